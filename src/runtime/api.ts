@@ -1,0 +1,108 @@
+/**
+ * The public runtime surface, identical in-process and across the worker boundary
+ * (the worker client implements the same interface over comlink).
+ */
+import type { LoraAdapter } from '../formats/types.js';
+
+/** Text, or token ids already produced by the model's tokenizer. */
+export type ModelInput = string | readonly number[];
+
+export interface TenantSpec {
+  readonly id: string;
+  /** Name of a node of the domain knowledge tree; omitted = the general domain (root). */
+  readonly domain?: string;
+  readonly adapter: LoraAdapter;
+}
+
+export interface TenantInfo {
+  readonly id: string;
+  readonly domain: string;
+  /** Max LoRA rank over the tenant's modules. */
+  readonly rank: number;
+  readonly numLabels: number;
+  readonly bytes: number;
+  /** Where the adapter is now: paged into the GPU pool, or only in the store. */
+  readonly residency: 'gpu' | 'store';
+  readonly requests: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+export interface Progress {
+  readonly phase: string;
+  readonly done: number;
+  readonly total: number;
+}
+export type ProgressCallback = (p: Progress) => void;
+
+export interface ClassifyResult {
+  readonly tenantId: string;
+  readonly label: string;
+  readonly labelIndex: number;
+  /** Softmax over the tenant's labels. */
+  readonly scores: readonly number[];
+  readonly tokens: number;
+  readonly latencyMs: number;
+}
+
+export interface EmbedResult {
+  readonly tenantId: string;
+  /** last_hidden_state, [tokens, hidden] row-major. */
+  readonly hidden: Float32Array;
+  readonly shape: readonly [number, number];
+}
+
+export interface GenerateOptions {
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topK?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  readonly stop?: readonly string[];
+  readonly stopTokenIds?: readonly number[];
+  readonly signal?: AbortSignal;
+}
+
+export interface GenerateChunk {
+  readonly tokenId: number;
+  /** The text this token completes (may be empty inside a multi-byte character). */
+  readonly text: string;
+  readonly done: boolean;
+  readonly finishReason?: 'stop' | 'length' | 'abort';
+}
+
+export interface MetricsSnapshot {
+  readonly requestsPerSecond: number;
+  readonly tokensPerSecond: number;
+  readonly tenantsRegistered: number;
+  readonly tenantsResident: number;
+  readonly queueDepth: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly poolBytesUsed: number;
+  readonly poolBytesTotal: number;
+  /** Fraction of requests whose adapter was already resident when their batch formed. */
+  readonly poolHitRate: number;
+  readonly bytesUploaded: number;
+  readonly requestsServed: number;
+  readonly requestsRejected: number;
+  readonly plotHitRate: number;
+  readonly kvBytesUsed: number;
+  readonly kvBytesTotal: number;
+  readonly deviceRecoveries: number;
+  /** Fraction of store-read + upload time that overlapped GPU work. */
+  readonly prefetchHidden: number;
+}
+
+export interface HmiRuntimeApi {
+  readonly tenants: {
+    add(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
+    remove(id: string): Promise<void>;
+    list(): Promise<TenantInfo[]>;
+  };
+  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult>;
+  embed(tenantId: string, input: ModelInput): Promise<EmbedResult>;
+  generate(tenantId: string, prompt: ModelInput, options?: GenerateOptions): AsyncIterable<GenerateChunk>;
+  metrics(): Promise<MetricsSnapshot>;
+  dispose(): Promise<void>;
+}
