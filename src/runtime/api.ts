@@ -94,9 +94,37 @@ export interface MetricsSnapshot {
   readonly prefetchHidden: number;
 }
 
+/** Random but deterministic tenants for demos and load tests, generated where the runtime runs. */
+export interface SyntheticTenantsOptions {
+  readonly count: number;
+  readonly seed?: number;
+  /** Id prefix; ids are `${prefix}${i}`. Default "tenant-". */
+  readonly prefix?: string;
+  /** LoRA ranks to cycle through. Default [2, 4, 8, 16]. */
+  readonly ranks?: readonly number[];
+  /** Domains to spread tenants over. Default: the root domain only. */
+  readonly domains?: readonly string[];
+  /** Labels of each synthetic classifier (hBERT). Default 2..4 labels. */
+  readonly numLabels?: number;
+}
+
+export interface RuntimeInfo {
+  readonly family: 'bert' | 'gpt2';
+  readonly modelId: string;
+  readonly modelHash: string;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly splitLayer: number;
+  readonly adapter: string;
+  readonly matmulVariants: Readonly<Record<string, string>>;
+}
+
 export interface HmiRuntimeApi {
+  info(): Promise<RuntimeInfo>;
   readonly tenants: {
     add(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
+    /** Registers `count` synthetic tenants unless ids already exist (they persist in the store). */
+    addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
     remove(id: string): Promise<void>;
     list(): Promise<TenantInfo[]>;
   };
