@@ -1,0 +1,35 @@
+import { HmiError } from '../errors.js';
+
+/** The bounded queue is full: back-pressure, retry later. Rejected at once, never queued. */
+export class QueueFullError extends HmiError {
+  constructor(readonly capacity: number) {
+    super('QUEUE_FULL', `request queue is full (${capacity} waiting); retry later`);
+  }
+}
+
+export class UnknownTenantError extends HmiError {
+  constructor(readonly tenantId: string) {
+    super('UNKNOWN_TENANT', `no tenant with id "${tenantId}" is registered`);
+  }
+}
+
+/** Empty text, too many tokens, or ids the model cannot take. */
+export class InvalidInputError extends HmiError {
+  constructor(message: string) {
+    super('INVALID_INPUT', message);
+  }
+}
+
+/** The runtime was disposed while the request waited or ran. */
+export class RuntimeDisposedError extends HmiError {
+  constructor() {
+    super('RUNTIME_DISPOSED', 'the runtime was disposed');
+  }
+}
+
+/** A request could not be completed (e.g. its batch failed on the GPU and could not be re-run). */
+export class RequestFailedError extends HmiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('REQUEST_FAILED', message, options);
+  }
+}
