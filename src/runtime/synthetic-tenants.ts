@@ -1,0 +1,66 @@
+import type { LoraAdapter, LoraModule, TensorMap } from '../formats/types.js';
+import type { ModelConfig } from '../model/config.js';
+import { loraModuleShapes } from '../model/modules.js';
+import type { SyntheticTenantsOptions, TenantSpec } from './api.js';
+
+/** mulberry32 + Box-Muller: deterministic normals for a tenant's seed. */
+function normals(seed: number): () => number {
+  let s = seed >>> 0;
+  const u = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
+  };
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+function fill(n: number, std: number, rnd: () => number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rnd() * std;
+  return a;
+}
+
+/**
+ * Tenant i of a synthetic population: a LoRA of rank ranks[i % len] on a target subset that
+ * varies with i, over the upper layers [split, L), plus (hBERT) its own classifier head.
+ * B is not zero (unlike a fresh PEFT init) so tenants really compute different outputs.
+ */
+export function syntheticTenant(config: ModelConfig, split: number, index: number, options: SyntheticTenantsOptions): TenantSpec {
+  const seed = (options.seed ?? 1) * 1_000_003 + index;
+  const rnd = normals(seed);
+  const ranks = options.ranks ?? [2, 4, 8, 16];
+  const r = ranks[index % ranks.length];
+  const shapes = loraModuleShapes(config, split, config.numLayers);
+  const targets = [...new Set(shapes.map((s) => s.target))];
+  // Every tenant adapts the first target (query / c_attn); others by the bits of its index.
+  const chosen = new Set(targets.filter((_, t) => t === 0 || ((index >> (t - 1)) & 1) === 1));
+  const modules = new Map<string, LoraModule>();
+  for (const s of shapes) {
+    if (!chosen.has(s.target)) continue;
+    modules.set(s.path, {
+      r,
+      inDim: s.inDim,
+      outDim: s.outDim,
+      scale: 2,
+      A: fill(r * s.inDim, 1 / Math.sqrt(s.inDim), rnd),
+      B: fill(s.outDim * r, 0.05, rnd),
+    });
+  }
+  const head: TensorMap = new Map();
+  let labels: string[] | undefined;
+  if (config.family === 'bert') {
+    const n = options.numLabels ?? 2 + (index % 3);
+    labels = Array.from({ length: n }, (_, k) => `label_${k}`);
+    head.set('classifier.weight', { shape: [n, config.hiddenSize], data: fill(n * config.hiddenSize, 0.2, rnd) });
+    head.set('classifier.bias', { shape: [n], data: fill(n, 0.1, rnd) });
+  }
+  const domains = options.domains;
+  const adapter: LoraAdapter = labels ? { modules, head, labels } : { modules, head };
+  return {
+    id: `${options.prefix ?? 'tenant-'}${index}`,
+    ...(domains && domains.length ? { domain: domains[index % domains.length] } : {}),
+    adapter,
+  };
+}
