@@ -39,8 +39,12 @@ function store(): UseStore | undefined {
 }
 
 const loads = new WeakMap<GpuContext, Promise<void>>();
+/** Choices of this process by device: a recreated device (after a loss) or a second runtime does not re-time. */
+const session = new Map<string, MatmulChoices>();
 
 async function readPersisted(ctx: GpuContext): Promise<void> {
+  const known = session.get(ctx.deviceKey);
+  if (known) for (const [c, v] of Object.entries(known)) matmulChoiceTable(ctx).set(c, v);
   const s = store();
   if (!s) return;
   let saved: unknown;
@@ -61,6 +65,7 @@ async function readPersisted(ctx: GpuContext): Promise<void> {
 }
 
 async function persist(ctx: GpuContext): Promise<void> {
+  session.set(ctx.deviceKey, matmulChoices(ctx));
   const s = store();
   if (!s) return;
   try {

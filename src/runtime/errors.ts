@@ -33,3 +33,10 @@ export class RequestFailedError extends HmiError {
     super('REQUEST_FAILED', message, options);
   }
 }
+
+/** A re-registered tenant's old adapter is still pinned by a running batch; retried after it. */
+export class TenantBusyError extends HmiError {
+  constructor(readonly tenantId: string) {
+    super('TENANT_BUSY', `tenant "${tenantId}" is being replaced while a batch uses its previous adapter`);
+  }
+}

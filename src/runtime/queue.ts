@@ -49,6 +49,20 @@ export class RequestQueue<T extends Queued> {
     return taken;
   }
 
+  /**
+   * Puts taken requests back at the front of their tenants' queues, past the capacity bound:
+   * they were already admitted once, and dropping them would lose accepted work.
+   */
+  requeue(items: readonly T[]): void {
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item = items[i];
+      const q = this.byTenant.get(item.tenantId);
+      if (q) q.unshift(item);
+      else this.byTenant.set(item.tenantId, [item]);
+      this.count++;
+    }
+  }
+
   /** Removes every request matching `pred` (cancellation, tenant removal); returns them. */
   removeWhere(pred: (item: T) => boolean): T[] {
     const removed: T[] = [];
