@@ -1,0 +1,31 @@
+// Embedding sum: out[i,:] = word[ids[i],:] + pos[positions[i],:] (+ type[types[i],:] when HAS_TYPES).
+// Shapes: ids, positions, types u32 [rows]; word [vocabRows, dim], pos [posRows, dim],
+//   type [typeRows, dim], out [rows, dim], f32 row-major. Without token types the binding
+//   passes ids and the word table in the type slots; HAS_TYPES = false never reads them.
+// Indices are clamped to the last table row: rejecting bad ids is the CPU's job, but the
+// kernel never reads outside a table.
+// Dispatch: one invocation per output float, grid1d(rows*dim, 256):
+//   e = wid.x * 256 + lid.x + wid.y * nwg.x * 256, i = e / dim, c = e % dim.
+struct Params { rows: u32, dim: u32, vocabRows: u32, posRows: u32, typeRows: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read> positions: array<u32>;
+@group(0) @binding(3) var<storage, read> types: array<u32>;
+@group(0) @binding(4) var<storage, read> wordTable: array<f32>;
+@group(0) @binding(5) var<storage, read> posTable: array<f32>;
+@group(0) @binding(6) var<storage, read> typeTable: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+
+override HAS_TYPES: bool = false;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * 256u;
+  if (e >= p.rows * p.dim) { return; }
+  let i = e / p.dim;
+  let c = e % p.dim;
+  var sum = wordTable[min(ids[i], p.vocabRows - 1u) * p.dim + c] + posTable[min(positions[i], p.posRows - 1u) * p.dim + c];
+  if (HAS_TYPES) { sum += typeTable[min(types[i], p.typeRows - 1u) * p.dim + c]; }
+  out[e] = sum;
+}
