@@ -1,0 +1,75 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HmiError } from '../errors.js';
+import { parseArgs, stringFlag } from './args.js';
+import { UsageError } from './errors.js';
+import { INFER_SWITCHES, INFER_VALUED, runInfer } from './infer.js';
+
+export const USAGE = `hmi: HMI-Web runtime on the command line (Node + Dawn WebGPU)
+
+Usage:
+  hmi infer --model <dir> [--adapter <peft dir>] (--input-ids 101,7592,102 | --text "...")
+            [--output hidden|logits] [--split S] [--json]
+      Runs a BERT or GPT-2 checkpoint (HF layout: config.json, model.safetensors,
+      tokenizer.json) on the GPU, optionally with a PEFT LoRA adapter.
+      --output   BERT: hidden = last_hidden_state [seq, H], logits = classifier [labels]
+                 (default when the checkpoint or adapter has a classifier);
+                 GPT-2: hidden = ln_f output [seq, H], logits = LM head [seq, vocab] (default)
+      --split S  run layers 0..S-1 and S..L-1 as two passes (the hPLM split); same result
+      --json     print one JSON object {"shape": [...], "data": [...]} on stdout
+  hmi make-model [--out public/models]
+      Writes the default models (hbert-mini, hgpt-mini) and demo adapters.
+  hmi --help
+
+Exit codes: 0 ok, 1 error (message on stderr), 2 usage error.`;
+
+function makeModels(out: string | undefined): number {
+  const script = fileURLToPath(new URL('../../scripts/make-models.mjs', import.meta.url));
+  const r = spawnSync(process.execPath, [script, resolve(out ?? 'public/models')], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+async function dispatchCommand(argv: readonly string[], stdout: (s: string) => void): Promise<number> {
+  if (argv.length === 0) throw new UsageError('no command given');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    stdout(USAGE);
+    return 0;
+  }
+  switch (argv[0]) {
+    case 'infer': {
+      const args = parseArgs(argv.slice(1), INFER_VALUED, INFER_SWITCHES);
+      if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
+      const result = await runInfer(args);
+      stdout(args.flags.has('json') ? JSON.stringify({ shape: result.shape, data: Array.from(result.data) }) : result.summary.join('\n'));
+      return 0;
+    }
+    case 'make-model': {
+      const args = parseArgs(argv.slice(1), new Set(['out']), new Set());
+      if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
+      return makeModels(stringFlag(args, 'out'));
+    }
+    default:
+      throw new UsageError(`unknown command "${argv[0]}"`);
+  }
+}
+
+/** Runs the command line; returns the process exit code. */
+export async function main(
+  argv: readonly string[],
+  io: { stdout: (s: string) => void; stderr: (s: string) => void } = {
+    stdout: (s) => process.stdout.write(`${s}\n`),
+    stderr: (s) => process.stderr.write(`${s}\n`),
+  },
+): Promise<number> {
+  try {
+    return await dispatchCommand(argv, io.stdout);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`hmi: ${e.message}\nRun "hmi --help" for usage.`);
+      return 2;
+    }
+    io.stderr(e instanceof HmiError ? `hmi: ${e.name}: ${e.message}` : `hmi: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,8 @@
+/** Sizing and tuning of a model instance (BertModel, Gpt2Model). */
+export interface ModelOptions {
+  /** Tokens and sequences the workspace is allocated for up front (it grows if exceeded). */
+  readonly maxTokens?: number;
+  readonly maxSeqs?: number;
+  /** Time the matmul variants on this model's shapes at creation (default true). */
+  readonly autotune?: boolean;
+}
