@@ -1,0 +1,51 @@
+import code from '../../shaders/lora_expand.wgsl?raw';
+import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
+import type { GpuContext } from '../gpu/device.js';
+import type { KernelSpec } from '../gpu/pipelines.js';
+
+export const loraExpandKernel: KernelSpec = {
+  name: 'lora_expand',
+  code,
+  bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'],
+};
+
+export interface LoraExpandBuffers {
+  /** [rows, tmpStride], from lora_shrink */
+  readonly tmp: BufferRef;
+  readonly pool: BufferRef;
+  readonly tiles: BufferRef;
+  readonly table: BufferRef;
+  /** [rows, outDim], updated in place */
+  readonly y: BufferRef;
+}
+
+export interface LoraExpandParams {
+  readonly rows: number;
+  readonly outDim: number;
+  readonly pageFloats: number;
+  readonly tmpStride: number;
+  readonly tileOffset: number;
+  readonly numTiles: number;
+  readonly metaOffset: number;
+}
+
+/** y[i, :] += scale_t * tmp[i, 0..r_t) @ B_t^T for every row of the given tiles. */
+export function encodeLoraExpand(ctx: GpuContext, pass: GPUComputePassEncoder, b: LoraExpandBuffers, p: LoraExpandParams): void {
+  if (p.numTiles === 0) return;
+  const colGroups = Math.ceil(p.outDim / 4);
+  const params = new Params()
+    .u32(p.rows)
+    .u32(p.outDim)
+    .u32(p.pageFloats)
+    .u32(p.tmpStride)
+    .u32(colGroups)
+    .u32(p.tileOffset)
+    .u32(p.numTiles)
+    .u32(p.metaOffset)
+    .done();
+  dispatch(ctx, pass, loraExpandKernel, {
+    params,
+    buffers: [b.tmp, b.pool, b.tiles, b.table, b.y],
+    workgroups: grid1d(p.numTiles * colGroups, 64),
+  });
+}

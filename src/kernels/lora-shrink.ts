@@ -1,0 +1,60 @@
+import code from '../../shaders/lora_shrink.wgsl?raw';
+import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
+import type { GpuContext } from '../gpu/device.js';
+import type { KernelSpec } from '../gpu/pipelines.js';
+
+export const loraShrinkKernel: KernelSpec = {
+  name: 'lora_shrink',
+  code,
+  bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'],
+};
+
+/** Rows per tile: a tile is up to this many consecutive rows of one segment (one tenant). */
+export const LORA_TILE_ROWS = 4;
+/** u32 per tile (rowStart, rowCount, slot, 0) and per (module, slot) metadata (rank, scale bits, aOff, bOff). */
+export const LORA_TILE_U32 = 4;
+export const LORA_META_U32 = 4;
+
+export interface LoraShrinkBuffers {
+  /** [rows, inDim] */
+  readonly x: BufferRef;
+  /** One pool buffer of pages. */
+  readonly pool: BufferRef;
+  readonly tiles: BufferRef;
+  readonly table: BufferRef;
+  /** [rows, tmpStride] */
+  readonly tmp: BufferRef;
+}
+
+export interface LoraShrinkParams {
+  readonly rows: number;
+  readonly inDim: number;
+  readonly pageFloats: number;
+  readonly tmpStride: number;
+  /** Ranks computed per tile: at least the largest rank of the module among the tiles' tenants. */
+  readonly kCount: number;
+  readonly tileOffset: number;
+  readonly numTiles: number;
+  /** u32 index in `table` of slot 0's metadata for this module. */
+  readonly metaOffset: number;
+}
+
+/** tmp[i, 0..r_t) = x_i @ A_t^T for every row of the given tiles, A_t read through the page table. */
+export function encodeLoraShrink(ctx: GpuContext, pass: GPUComputePassEncoder, b: LoraShrinkBuffers, p: LoraShrinkParams): void {
+  if (p.numTiles === 0 || p.kCount === 0) return;
+  const params = new Params()
+    .u32(p.rows)
+    .u32(p.inDim)
+    .u32(p.pageFloats)
+    .u32(p.tmpStride)
+    .u32(p.kCount)
+    .u32(p.tileOffset)
+    .u32(p.numTiles)
+    .u32(p.metaOffset)
+    .done();
+  dispatch(ctx, pass, loraShrinkKernel, {
+    params,
+    buffers: [b.x, b.pool, b.tiles, b.table, b.tmp],
+    workgroups: grid1d(p.numTiles * Math.ceil(p.kCount / 4), 64),
+  });
+}
