@@ -1,0 +1,87 @@
+// PLOT combine, hBERT phase 1 (SkipBERT): the hidden state after layer S-1 of every row of a
+// packed batch, from the tri-gram entries held in the GPU PLOT cache. Row r is token i of
+// its sequence; T(j) is the cached entry of the window centred on token j:
+//   x = T(i)[1] + T(i+1)[0] + T(i-1)[2] + pos[position] + typeRow
+//   out[r,:] = (x - mean) / sqrt(var + eps) * gamma + beta   (biased variance)
+// T(i-1) / T(i+1) are dropped at the edges of the sequence.
+// Shapes: values [slots, 3H] f32 row-major (slot s = its window's vectors 0 | 1 | 2);
+//   rowMeta u32 [rows, 4] = (slot of T(i), flags, position id, LN set); flags bit 0: row r-1
+//   holds T(i-1), bit 1: row r+1 holds T(i+1) (so the neighbours' slots are rowMeta[r±1].slot);
+//   pos [posRows, H]; typeRow [H] (token type 0's embedding); ln [numLn, 2H] = gamma | beta;
+//   out [rows, H]. Slots, positions and LN sets are clamped so a bad index never reads
+//   outside its buffer.
+// Dispatch: one workgroup of 64 per row, grid1d(rows, 1): row = wid.x + wid.y * nwg.x. x is
+// recomputed in each of the three sweeps rather than kept in workgroup memory, so H has no
+// upper bound; the reads are few per element and cached.
+struct Params { rows: u32, hidden: u32, eps: f32, slots: u32, posRows: u32, numLn: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> values: array<f32>;
+@group(0) @binding(2) var<storage, read> rowMeta: array<u32>;
+@group(0) @binding(3) var<storage, read> pos: array<f32>;
+@group(0) @binding(4) var<storage, read> typeRow: array<f32>;
+@group(0) @binding(5) var<storage, read> ln: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+const WG = 64u;
+var<workgroup> partial: array<f32, WG>;
+
+fn workgroupSum(v: f32, lid: u32) -> f32 {
+  partial[lid] = v;
+  workgroupBarrier();
+  var total = 0.0;
+  for (var i = 0u; i < WG; i++) { total += partial[i]; }
+  workgroupBarrier();
+  return total;
+}
+
+struct Row { self_: u32, prev: u32, next: u32, hasPrev: bool, hasNext: bool, posBase: u32 }
+
+fn slotBase(slot: u32) -> u32 {
+  return min(slot, p.slots - 1u) * 3u * p.hidden;
+}
+
+fn rowOf(r: u32) -> Row {
+  let flags = rowMeta[r * 4u + 1u];
+  let hasPrev = (flags & 1u) != 0u && r > 0u;
+  let hasNext = (flags & 2u) != 0u && r + 1u < p.rows;
+  var row: Row;
+  row.self_ = slotBase(rowMeta[r * 4u]);
+  row.prev = select(0u, slotBase(rowMeta[(r - 1u) * 4u]), hasPrev);
+  row.next = select(0u, slotBase(rowMeta[(r + 1u) * 4u]), hasNext);
+  row.hasPrev = hasPrev;
+  row.hasNext = hasNext;
+  row.posBase = min(rowMeta[r * 4u + 2u], p.posRows - 1u) * p.hidden;
+  return row;
+}
+
+fn combined(row: Row, c: u32) -> f32 {
+  var x = values[row.self_ + p.hidden + c] + pos[row.posBase + c] + typeRow[c];
+  if (row.hasNext) { x += values[row.next + c]; }
+  if (row.hasPrev) { x += values[row.prev + 2u * p.hidden + c]; }
+  return x;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.x + wid.y * nwg.x;
+  if (r >= p.rows) { return; }
+  let row = rowOf(r);
+  let n = f32(p.hidden);
+
+  var s = 0.0;
+  for (var c = lid; c < p.hidden; c += WG) { s += combined(row, c); }
+  let mean = workgroupSum(s, lid) / n;
+
+  var sq = 0.0;
+  for (var c = lid; c < p.hidden; c += WG) {
+    let d = combined(row, c) - mean;
+    sq += d * d;
+  }
+  let inv = inverseSqrt(workgroupSum(sq, lid) / n + p.eps);
+
+  let lnBase = min(rowMeta[r * 4u + 3u], p.numLn - 1u) * 2u * p.hidden;
+  for (var c = lid; c < p.hidden; c += WG) {
+    out[r * p.hidden + c] = (combined(row, c) - mean) * inv * ln[lnBase + c] + ln[lnBase + p.hidden + c];
+  }
+}
