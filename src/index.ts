@@ -1,5 +1,51 @@
 // Public entry of hmi-webgpu. No side effects: importing it registers nothing.
+
+// The runtime: create it, register tenants, classify/embed, metrics.
+export { createRuntime, HmiRuntime, type RuntimeOptions } from './runtime/runtime.js';
+export type * from './runtime/api.js';
+export { syntheticTenant } from './runtime/synthetic-tenants.js';
+export * from './runtime/errors.js';
 export * from './errors.js';
+
+// GPU device and kernels' infrastructure.
 export { createGpuContext, GpuContext, REQUIRED_LIMITS, type GpuContextOptions, type GpuFeatures } from './gpu/device.js';
+export { autotuneMatmul, matmulChoices, loadMatmulChoices } from './gpu/autotune.js';
+export { encodeMatmul, type MatmulArgs, type MatmulVariant } from './kernels/matmul.js';
+
+// Formats: the checkpoints users already have.
 export type { HostTensor, TensorMap, LoraAdapter, LoraModule } from './formats/types.js';
+export * from './formats/errors.js';
+export { loadModel, loadAdapter, directorySource, urlSource, type ModelSource, type LoadedModel } from './formats/model-source.js';
+export { parsePeftAdapter, writePeftAdapter } from './formats/peft.js';
+export { parseSafetensors, writeSafetensors } from './formats/safetensors.js';
+export { loadTokenizer, type HmiTokenizer } from './formats/tokenizer.js';
+
+// General knowledge and the models.
 export type { ModelConfig, BertConfig, Gpt2Config } from './model/config.js';
+export { BaseWeights } from './knowledge/general/base-weights.js';
+export { BertModel, type BertOutputs, type BertHostOutputs, type BertRunOptions } from './model/bert.js';
+export { Gpt2Model, type Gpt2Outputs, type Gpt2RunOptions } from './model/gpt2.js';
+export { KvCache } from './model/kv-cache.js';
+export { SingleAdapterLora } from './model/single-lora.js';
+export { packBatch, type PackedBatch, type SequenceInput } from './model/batch.js';
+export * from './model/errors.js';
+export type { LoraApplier } from './model/lora-hook.js';
+
+// Task knowledge.
+export * from './knowledge/task/errors.js';
+export { AdapterPool } from './knowledge/task/pool.js';
+export { MultiTenantLora } from './knowledge/task/multi-lora.js';
+export { IdbTenantStore } from './knowledge/task/store-idb.js';
+export { MemoryTenantStore } from './knowledge/task/store-memory.js';
+export { FsTenantStore } from './knowledge/task/store-fs.js';
+export type { TenantStore } from './knowledge/task/store.js';
+
+// Domain knowledge.
+export { DomainTree } from './knowledge/domain/domain-tree.js';
+export { DomainKnowledge } from './knowledge/domain/domain-knowledge.js';
+export { PlotAssembler } from './knowledge/domain/assembler.js';
+export { PlotCache } from './knowledge/domain/plot-cache.js';
+export { PlotStore } from './knowledge/domain/plot-store.js';
+export { IdbChunkStore, DirChunkStore, MemoryChunkStore } from './knowledge/domain/chunk-store.js';
+export { buildPlot } from './knowledge/domain/builder.js';
+export * from './knowledge/domain/errors.js';

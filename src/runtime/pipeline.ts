@@ -1,0 +1,142 @@
+import type { Metrics } from './metrics.js';
+import { RequestQueue, type Queued } from './queue.js';
+import { formBatch, type BatchPolicy } from './scheduler.js';
+
+/** A queued request with its completion callbacks. */
+export interface PendingRequest<R> extends Queued {
+  readonly ids: readonly number[];
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+/** What the pipeline needs from task knowledge (the adapter pool behind it). */
+export interface Residency {
+  isResident(tenantId: string): boolean;
+  /**
+   * Makes tenants resident (store read + decode + upload) and pins each one as soon as it is,
+   * so later loads of the same batch cannot evict it. Resolves with the tenants that could
+   * not be loaded and why; the others are resident and pinned (once per call) when it resolves.
+   */
+  ensure(tenantIds: readonly string[]): Promise<Map<string, unknown>>;
+  unpin(tenantIds: readonly string[]): void;
+  /** A failure that may clear once the running batch unpins its tenants (pool full of pins). */
+  retryable(error: unknown): boolean;
+}
+
+/** Runs one formed batch on the GPU and settles every request of it. */
+export type BatchExecutor<R> = (batch: readonly PendingRequest<R>[]) => Promise<void>;
+
+const tenantsOf = (batch: readonly Queued[]): string[] => [...new Set(batch.map((r) => r.tenantId))];
+
+/**
+ * The serving loop, software-pipelined as the HMI paper's fine-grained pipelining: while batch
+ * k runs on the GPU, batch k+1 is formed and its adapters are read from the store, decoded and
+ * uploaded, so I/O and CPU work hide behind GPU work. Time spent on that prefetch and the part
+ * of it that overlapped a running batch are recorded in the metrics.
+ */
+export class Pipeline<R> {
+  readonly queue: RequestQueue<PendingRequest<R>>;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    capacity: number,
+    private readonly policy: BatchPolicy,
+    private readonly residency: Residency,
+    private readonly execute: BatchExecutor<R>,
+    private readonly metrics: Metrics,
+    private readonly now: () => number,
+  ) {
+    this.queue = new RequestQueue(capacity);
+  }
+
+  submit(req: PendingRequest<R>): void {
+    if (this.stopped) throw new Error('pipeline stopped');
+    this.queue.push(req);
+    this.kick();
+  }
+
+  /** Resolves once the loop has nothing left to do. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  stop(reason: unknown): void {
+    this.stopped = true;
+    for (const r of this.queue.drain()) r.reject(reason);
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    // Start on a microtask so requests submitted in the same tick share the first batch.
+    this.running = Promise.resolve()
+      .then(() => this.loop())
+      .finally(() => {
+        this.running = null;
+        if (this.queue.size > 0 && !this.stopped) this.kick();
+      });
+  }
+
+  private form(): PendingRequest<R>[] {
+    return formBatch(this.queue, this.policy, (id) => this.residency.isResident(id), this.now());
+  }
+
+  private prefetch(batch: PendingRequest<R>[]): { done: Promise<Map<string, unknown>>; start: number; end: () => number } {
+    const start = this.now();
+    let end = Number.POSITIVE_INFINITY;
+    const done = this.residency.ensure(tenantsOf(batch)).finally(() => {
+      end = this.now();
+    });
+    return { done, start, end: () => end };
+  }
+
+  private async loop(): Promise<void> {
+    let next = this.form();
+    let load = next.length ? this.prefetch(next) : null;
+    while (next.length && !this.stopped) {
+      const batch = next;
+      const failures = await load!.done;
+      // Loads refused only because the previous batch held the pool get one more try now.
+      const retry = [...failures].filter(([, e]) => this.residency.retryable(e)).map(([id]) => id);
+      if (retry.length) {
+        for (const id of retry) failures.delete(id);
+        for (const [id, e] of await this.residency.ensure(retry)) failures.set(id, e);
+      }
+      const deferred: PendingRequest<R>[] = [];
+      const ready = batch.filter((r) => {
+        const err = failures.get(r.tenantId);
+        if (err === undefined) return true;
+        // Still no room: the batch outgrew the pool. Those requests wait for the next batch.
+        if (this.residency.retryable(err)) deferred.push(r);
+        else r.reject(err);
+        return false;
+      });
+      if (deferred.length) this.queue.requeue(deferred);
+      const tenants = tenantsOf(ready);
+      const gpuStart = this.now();
+      const running = ready.length ? this.execute(ready) : Promise.resolve();
+      // Form and load the next batch while this one computes.
+      next = this.form();
+      load = next.length ? this.prefetch(next) : null;
+      try {
+        await running;
+      } finally {
+        this.residency.unpin(tenants);
+      }
+      const gpuEnd = this.now();
+      if (load) {
+        // Whatever of the prefetch finished before the GPU went idle was hidden behind it.
+        const loaded = await load.done.then(
+          () => true,
+          () => false,
+        );
+        if (loaded) {
+          const total = load.end() - load.start;
+          const hidden = Math.max(0, Math.min(load.end(), gpuEnd) - Math.max(load.start, gpuStart));
+          this.metrics.prefetchMs += total;
+          this.metrics.prefetchHiddenMs += Math.min(total, hidden);
+        }
+      }
+    }
+  }
+}

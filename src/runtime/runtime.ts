@@ -1,0 +1,484 @@
+import { HmiError } from '../errors.js';
+import { createGpuContext } from '../gpu/device.js';
+import { DeviceLostError } from '../errors.js';
+import { loadModel, type ModelSource } from '../formats/model-source.js';
+import type { HmiTokenizer } from '../formats/tokenizer.js';
+import { checkAdapter } from '../model/single-lora.js';
+import { packTenant, type TenantMeta } from '../knowledge/task/pack.js';
+import type { TenantStore } from '../knowledge/task/store.js';
+import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
+import { IdbTenantStore } from '../knowledge/task/store-idb.js';
+import { matmulChoices } from '../gpu/autotune.js';
+import type {
+  ClassifyResult,
+  EmbedResult,
+  GenerateChunk,
+  GenerateOptions,
+  HmiRuntimeApi,
+  MetricsSnapshot,
+  ModelInput,
+  ProgressCallback,
+  RuntimeInfo,
+  SyntheticTenantsOptions,
+  TenantInfo,
+  TenantSpec,
+} from './api.js';
+import type { EncoderRequest, EncoderResult } from './classify-executor.js';
+import { Engine, type EngineSpec } from './engine.js';
+import type { BertConfig } from '../model/config.js';
+import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './errors.js';
+import { Metrics } from './metrics.js';
+import { resolveModelSource } from './model-source.js';
+import { Pipeline, type Residency } from './pipeline.js';
+import { syntheticTenant } from './synthetic-tenants.js';
+
+export interface RuntimeOptions {
+  /** navigator.gpu in a page or worker (the default), or the `webgpu` package's GPU in Node. */
+  readonly gpu?: GPU;
+  /** Run the runtime in a module Worker and talk to it over comlink (browser only). */
+  readonly worker?: boolean;
+  /** URL or directory of an HF model, or a ModelSource. Default: the embedded hbert-mini. */
+  readonly model?: string | ModelSource;
+  /** GPU bytes for tenants' adapters. Default: min(256 MiB, half the storage binding limit). */
+  readonly poolBytes?: number;
+  /** Layers below run from PLOT when a domain has it; default half the layers. */
+  readonly split?: number;
+  /** Where tenants persist. Default: IndexedDB in a browser, memory in Node. */
+  readonly store?: TenantStore;
+  /** IndexedDB database name for the default store. */
+  readonly storeName?: string;
+  /** Requests waiting at most; beyond, QueueFullError. Default 4096. */
+  readonly maxQueue?: number;
+  /** Tokens per batch. Default 512. */
+  readonly tokenBudget?: number;
+  /** A request waiting longer than this is served next whatever its residency. Default 250 ms. */
+  readonly maxWaitMs?: number;
+  /** Store adapters as f16 (half the bytes); compute stays f32. Default 'f32'. */
+  readonly adapterDtype?: 'f32' | 'f16';
+  readonly onProgress?: ProgressCallback;
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/**
+ * Creates a runtime: loads the model, uploads the shared base weights once, opens the tenant
+ * store and allocates the adapter pool up front. With `worker: true` the same API is served
+ * from a module Worker.
+ */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRuntimeApi> {
+  if (options.worker) {
+    const { createWorkerRuntime } = await import('../worker/client.js');
+    const model = typeof options.model === 'string' || options.model === undefined ? options.model : undefined;
+    return createWorkerRuntime({
+      ...(model !== undefined ? { model } : {}),
+      ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
+      ...(options.split !== undefined ? { split: options.split } : {}),
+      ...(options.storeName !== undefined ? { storeName: options.storeName } : {}),
+      ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
+      ...(options.tokenBudget !== undefined ? { tokenBudget: options.tokenBudget } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  }
+  return HmiRuntime.create(options);
+}
+
+/**
+ * The pipeline's view of residency, forwarded to whichever engine is current. Pins are counted
+ * per engine, so a batch that straddles a device loss is re-pinned on the new engine and
+ * never unpins there what it pinned on the old one.
+ */
+class EngineResidency implements Residency {
+  private readonly pinsByEngine = new WeakMap<Engine, Map<string, number>>();
+  constructor(private readonly current: () => Engine) {}
+
+  private pinsOf(engine: Engine): Map<string, number> {
+    let m = this.pinsByEngine.get(engine);
+    if (!m) {
+      m = new Map();
+      this.pinsByEngine.set(engine, m);
+    }
+    return m;
+  }
+
+  isResident(id: string): boolean {
+    return this.current().residency.isResident(id);
+  }
+
+  async ensure(ids: readonly string[]): Promise<Map<string, unknown>> {
+    const engine = this.current();
+    const failures = await engine.residency.ensure(ids);
+    const pins = this.pinsOf(engine);
+    for (const id of ids) if (!failures.has(id)) pins.set(id, (pins.get(id) ?? 0) + 1);
+    return failures;
+  }
+
+  /** Pins, on the current engine, those of `ids` this proxy holds no pin for (after a recovery). */
+  async repin(ids: readonly string[]): Promise<Map<string, unknown>> {
+    const pins = this.pinsOf(this.current());
+    const missing = ids.filter((id) => !pins.get(id));
+    return missing.length ? this.ensure(missing) : new Map();
+  }
+
+  unpin(ids: readonly string[]): void {
+    const engine = this.current();
+    const pins = this.pinsOf(engine);
+    const mine = ids.filter((id) => (pins.get(id) ?? 0) > 0);
+    for (const id of mine) {
+      const n = pins.get(id)! - 1;
+      if (n) pins.set(id, n);
+      else pins.delete(id);
+    }
+    engine.residency.unpin(mine);
+  }
+
+  retryable(error: unknown): boolean {
+    return this.current().residency.retryable(error);
+  }
+}
+
+export class HmiRuntime implements HmiRuntimeApi {
+  private readonly metas = new Map<string, TenantMeta>();
+  /** Serializes add/remove of the same tenant id. */
+  private readonly tenantLocks = new Map<string, Promise<unknown>>();
+  private readonly pipeline: Pipeline<EncoderResult>;
+  private readonly residencyView: EngineResidency;
+  private recovering: Promise<void> | null = null;
+  private disposed = false;
+
+  private constructor(
+    private engine: Engine,
+    private readonly spec: EngineSpec,
+    private readonly tokenizer: HmiTokenizer,
+    private readonly modelId: string,
+    private readonly modelHash: string,
+    private readonly store: TenantStore,
+    private readonly metricsState: Metrics,
+    readonly split: number,
+    private readonly options: RuntimeOptions,
+  ) {
+    this.residencyView = new EngineResidency(() => this.engine);
+    this.pipeline = new Pipeline<EncoderResult>(
+      options.maxQueue ?? 4096,
+      { tokenBudget: options.tokenBudget ?? 512, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250 },
+      this.residencyView,
+      (batch) => this.execute(batch as readonly EncoderRequest[]),
+      this.metricsState,
+      now,
+    );
+  }
+
+  get config(): BertConfig {
+    return this.spec.config;
+  }
+
+  static async create(options: RuntimeOptions): Promise<HmiRuntime> {
+    const progress = options.onProgress;
+    progress?.({ phase: 'gpu', done: 0, total: 1 });
+    const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
+    if (!gpu) await createGpuContext(gpu); // throws the plain "WebGPU is missing" error
+    const source = resolveModelSource(options.model);
+    progress?.({ phase: 'model', done: 0, total: 2 });
+    const loaded = await loadModel(source);
+    if (loaded.config.family !== 'bert') {
+      throw new HmiError('UNSUPPORTED_MODEL', `the serving runtime runs hBERT models; ${source.describe()} is ${loaded.config.family}`);
+    }
+    progress?.({ phase: 'model', done: 1, total: 2 });
+    const store = options.store ?? (typeof indexedDB !== 'undefined' ? new IdbTenantStore() : new MemoryTenantStore());
+    const metrics = new Metrics(now);
+    let runtime: HmiRuntime | undefined;
+    const spec: EngineSpec = {
+      gpu: gpu!,
+      config: loaded.config,
+      weights: loaded.weights,
+      store,
+      ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
+      tokenBudget: options.tokenBudget ?? 512,
+      metrics,
+      meta: (id) => runtime?.metas.get(id),
+      now,
+    };
+    const engine = await Engine.create(spec);
+    progress?.({ phase: 'model', done: 2, total: 2 });
+    const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
+    runtime = new HmiRuntime(engine, spec, loaded.tokenizer, source.describe(), loaded.hash, store, metrics, split, options);
+    try {
+      for (const m of await store.list()) runtime.metas.set(m.id, m);
+    } catch (e) {
+      engine.destroy();
+      throw e;
+    }
+    runtime.watch(engine);
+    progress?.({ phase: 'ready', done: 1, total: 1 });
+    return runtime;
+  }
+
+  /** Recovers when the engine's device is lost outside any batch (idle tab, driver reset). */
+  private watch(engine: Engine): void {
+    void engine.ctx.lost.then(() => {
+      if (!this.disposed && engine === this.engine && !engine.ctx.isDestroyed) void this.recover(engine);
+    });
+  }
+
+  /** Builds a new engine once per loss; concurrent callers share the same recovery. */
+  private recover(lost: Engine): Promise<void> {
+    if (lost !== this.engine) return this.recovering ?? Promise.resolve();
+    this.recovering ??= (async () => {
+      try {
+        try {
+          lost.destroy();
+        } catch {
+          // Already lost: destroying what is left is best effort.
+        }
+        const engine = await Engine.create(this.spec);
+        this.engine = engine;
+        this.metricsState.deviceRecoveries++;
+        this.watch(engine);
+      } finally {
+        this.recovering = null;
+      }
+    })();
+    return this.recovering;
+  }
+
+  /**
+   * Runs a batch on the current engine. If the device is lost under it, the runtime recovers
+   * and puts the batch back at the front of the queue once; a second loss rejects it.
+   */
+  private async execute(batch: readonly EncoderRequest[]): Promise<void> {
+    if (this.recovering) await this.recovering;
+    const engine = this.engine;
+    try {
+      const failures = await this.residencyView.repin([...new Set(batch.map((r) => r.tenantId))]);
+      const runnable = batch.filter((r) => {
+        const e = failures.get(r.tenantId);
+        if (e !== undefined) r.reject(e);
+        return e === undefined;
+      });
+      if (runnable.length === 0) return;
+      this.metricsState.recordBatch(await engine.executor.run(runnable));
+    } catch (e) {
+      if (!this.disposed && (await engine.failedByLoss())) {
+        const again = batch.filter((r) => !r.retried);
+        for (const r of batch) if (r.retried) r.reject(new DeviceLostError('lost twice', 'the GPU device was lost again while re-running this request'));
+        try {
+          await this.recover(engine);
+        } catch (err) {
+          for (const r of again) r.reject(err);
+          return;
+        }
+        for (const r of again) r.retried = true;
+        this.pipeline.queue.requeue(again);
+        return;
+      }
+      for (const r of batch) r.reject(e);
+    }
+  }
+
+  async info(): Promise<RuntimeInfo> {
+    this.alive();
+    return {
+      family: this.config.family,
+      modelId: this.modelId,
+      modelHash: this.modelHash,
+      hiddenSize: this.config.hiddenSize,
+      numLayers: this.config.numLayers,
+      splitLayer: this.split,
+      adapter: `${this.engine.ctx.adapterInfo.vendor} ${this.engine.ctx.adapterInfo.architecture}`.trim() || 'unknown',
+      matmulVariants: matmulChoices(this.engine.ctx),
+    };
+  }
+
+  readonly tenants = {
+    add: (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => this.addTenants(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress),
+    addSynthetic: (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => this.addSynthetic(options, onProgress),
+    remove: (id: string): Promise<void> => this.removeTenant(id),
+    list: async (): Promise<TenantInfo[]> => this.listTenants(),
+  };
+
+  private async addTenants(specs: readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> {
+    this.alive();
+    const seen = new Set<string>();
+    // Validate everything before writing anything: a bad tenant in a list stores nothing.
+    const records = specs.map((spec) => {
+      if (typeof spec.id !== 'string' || spec.id.length === 0 || spec.id.length > 256) throw new InvalidInputError('a tenant id must be a non-empty string of at most 256 characters');
+      if (seen.has(spec.id)) throw new InvalidInputError(`tenant id "${spec.id}" appears twice in one registration`);
+      seen.add(spec.id);
+      checkAdapter(this.config, spec.adapter);
+      this.engine.pool.checkFits(spec.id, spec.adapter);
+      return packTenant(spec.id, spec.adapter, {
+        baseModelId: this.modelId,
+        baseModelHash: this.modelHash,
+        domain: spec.domain ?? 'root',
+        dtype: this.options.adapterDtype ?? 'f32',
+      });
+    });
+    await this.withTenantLocks([...seen], async () => {
+      let stored = 0;
+      try {
+        await this.store.put(records, (p) => {
+          stored = p.done;
+          onProgress?.(p);
+        });
+      } finally {
+        // Whatever reached the store is registered, even when a later chunk failed (quota).
+        const ok = records.slice(0, stored);
+        for (const r of ok) {
+          this.metas.set(r.meta.id, r.meta);
+          this.engine.residency.invalidate(r.meta.id);
+        }
+      }
+    });
+  }
+
+  private async addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> {
+    this.alive();
+    const prefix = options.prefix ?? 'tenant-';
+    const total = options.count;
+    let added = 0;
+    const CHUNK = 256;
+    for (let start = 0; start < total; start += CHUNK) {
+      const specs: TenantSpec[] = [];
+      for (let i = start; i < Math.min(total, start + CHUNK); i++) {
+        if (!this.metas.has(`${prefix}${i}`)) specs.push(syntheticTenant(this.config, this.split, i, options));
+      }
+      if (specs.length) await this.addTenants(specs);
+      added += specs.length;
+      onProgress?.({ phase: 'tenants', done: Math.min(total, start + CHUNK), total });
+    }
+    return added;
+  }
+
+  private async removeTenant(id: string): Promise<void> {
+    this.alive();
+    await this.withTenantLocks([id], async () => {
+      if (!this.metas.has(id)) throw new UnknownTenantError(id);
+      await this.store.delete(id);
+      this.metas.delete(id);
+      for (const r of this.pipeline.queue.removeWhere((q) => q.tenantId === id)) r.reject(new UnknownTenantError(id));
+      this.engine.residency.invalidate(id);
+      this.metricsState.forget(id);
+    });
+  }
+
+  private listTenants(): TenantInfo[] {
+    this.alive();
+    return [...this.metas.values()].map((m) => {
+      const c = this.metricsState.tenants.get(m.id);
+      return {
+        id: m.id,
+        domain: m.domain,
+        rank: m.maxRank,
+        numLabels: m.numLabels,
+        bytes: m.bytes,
+        residency: this.engine.pool.has(m.id) ? 'gpu' : 'store',
+        requests: c?.requests ?? 0,
+        p50Ms: c?.latency.percentile(50) ?? 0,
+        p99Ms: c?.latency.percentile(99) ?? 0,
+      };
+    });
+  }
+
+  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult> {
+    return this.submit(tenantId, input, 'classify') as Promise<ClassifyResult>;
+  }
+
+  embed(tenantId: string, input: ModelInput): Promise<EmbedResult> {
+    return this.submit(tenantId, input, 'embed') as Promise<EmbedResult>;
+  }
+
+  generate(_tenantId: string, _prompt: ModelInput, _options?: GenerateOptions): AsyncIterable<GenerateChunk> {
+    const err = new HmiError('UNSUPPORTED', `generation needs an hGPT model; this runtime serves ${this.config.family}`);
+    return {
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
+    };
+  }
+
+  private async submit(tenantId: string, input: ModelInput, kind: EncoderRequest['kind']): Promise<EncoderResult> {
+    this.alive();
+    const meta = this.metas.get(tenantId);
+    if (!meta) throw new UnknownTenantError(tenantId);
+    if (kind === 'classify' && meta.numLabels === 0) throw new InvalidInputError(`tenant ${tenantId} has no classifier head`);
+    const ids = this.tokenize(input);
+    return new Promise<EncoderResult>((resolve, reject) => {
+      try {
+        this.pipeline.submit({ tenantId, tokens: ids.length, enqueuedAt: now(), ids, kind, retried: false, resolve, reject } as EncoderRequest);
+      } catch (e) {
+        this.metricsState.requestsRejected++;
+        reject(e);
+      }
+    });
+  }
+
+  /** Text or ids to ids the model accepts; every bad input is an InvalidInputError here. */
+  private tokenize(input: ModelInput): number[] {
+    let ids: number[];
+    if (typeof input === 'string') {
+      if (input.trim().length === 0) throw new InvalidInputError('the input text is empty');
+      ids = this.tokenizer.encode(input);
+    } else if (Array.isArray(input)) {
+      ids = [...input];
+      ids.forEach((id, i) => {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+          throw new InvalidInputError(`token id ${id} at position ${i} is outside the vocabulary 0..${this.config.vocabSize - 1}`);
+        }
+      });
+    } else {
+      throw new InvalidInputError('input must be a string or an array of token ids');
+    }
+    if (ids.length === 0) throw new InvalidInputError('the input has no tokens');
+    if (ids.length > this.config.maxPositions) {
+      throw new InvalidInputError(`the input has ${ids.length} tokens; the model takes at most ${this.config.maxPositions}`);
+    }
+    return ids;
+  }
+
+  async metrics(): Promise<MetricsSnapshot> {
+    const m = this.metricsState;
+    const pool = this.engine.pool.stats();
+    const lookups = m.poolHits + m.poolMisses;
+    return {
+      ...m.rates(),
+      tenantsRegistered: this.metas.size,
+      tenantsResident: pool.residentTenants,
+      queueDepth: this.pipeline.queue.size,
+      p50Ms: m.latency.percentile(50),
+      p99Ms: m.latency.percentile(99),
+      poolBytesUsed: pool.bytesUsed,
+      poolBytesTotal: pool.bytesTotal,
+      poolHitRate: lookups ? m.poolHits / lookups : 0,
+      bytesUploaded: pool.bytesUploaded,
+      requestsServed: m.requestsServed,
+      requestsRejected: m.requestsRejected,
+      plotHitRate: m.plotLookups ? m.plotHits / m.plotLookups : 0,
+      kvBytesUsed: 0,
+      kvBytesTotal: 0,
+      deviceRecoveries: m.deviceRecoveries,
+      prefetchHidden: m.prefetchMs ? m.prefetchHiddenMs / m.prefetchMs : 0,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.pipeline.stop(new RuntimeDisposedError());
+    await this.pipeline.idle().catch(() => undefined);
+    if (this.recovering) await this.recovering.catch(() => undefined);
+    this.engine.destroy();
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new RuntimeDisposedError();
+  }
+
+  private async withTenantLocks<T>(ids: readonly string[], f: () => Promise<T>): Promise<T> {
+    const prior = Promise.all(ids.map((id) => this.tenantLocks.get(id)));
+    const run = prior.then(f, f);
+    const settled = run.catch(() => undefined);
+    for (const id of ids) this.tenantLocks.set(id, settled);
+    try {
+      return await run;
+    } finally {
+      for (const id of ids) if (this.tenantLocks.get(id) === settled) this.tenantLocks.delete(id);
+    }
+  }
+}
