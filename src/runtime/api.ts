@@ -119,8 +119,48 @@ export interface RuntimeInfo {
   readonly matmulVariants: Readonly<Record<string, string>>;
 }
 
+/** A node of the domain knowledge tree (domain-adaptive knowledge shared by its tenants). */
+export interface DomainSpec {
+  readonly id: string;
+  /** Default: "general", the root (the base model's lower layers). */
+  readonly parent?: string;
+  /** Most PLOT entries the node keeps (top-K by traffic frequency). Default 20,000. */
+  readonly budgetEntries?: number;
+  /** The domain's own lower layers, as a LoRA on layers below the split. */
+  readonly lowerAdapter?: LoraAdapter;
+}
+
+export interface DomainInfo {
+  readonly id: string;
+  readonly parent: string | null;
+  /** Nodes with equal scopes share lower-layer weights, hence PLOT values. */
+  readonly scope: string;
+  readonly entries: number;
+  readonly budgetEntries: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly lookups: number;
+  readonly hitRate: number;
+}
+
+export interface PlotBuildReport {
+  readonly sequences: number;
+  readonly tokens: number;
+  readonly distinct: number;
+  readonly entries: number;
+  readonly bytes: number;
+}
+
 export interface HmiRuntimeApi {
   info(): Promise<RuntimeInfo>;
+  readonly domains: {
+    add(spec: DomainSpec): Promise<void>;
+    list(): Promise<DomainInfo[]>;
+    /** Builds the node's PLOT from a corpus (texts or token ids): counts tri-grams, stores the top ones. */
+    build(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport>;
+    /** Re-ranks every node's entries by traffic within its budget: promotes hot tri-grams, drops rare ones. */
+    rebuild(id?: string, onProgress?: ProgressCallback): Promise<void>;
+  };
   readonly tenants: {
     add(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
     /** Registers `count` synthetic tenants unless ids already exist (they persist in the store). */

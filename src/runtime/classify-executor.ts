@@ -7,11 +7,14 @@ import { submitPass } from '../model/pass.js';
 import type { ClassifyResult, EmbedResult } from './api.js';
 import { RequestFailedError } from './errors.js';
 import type { PendingRequest } from './pipeline.js';
+import type { PlotAssembler, PreparedBatch } from '../knowledge/domain/assembler.js';
 
 export type EncoderResult = ClassifyResult | EmbedResult;
 
 export interface EncoderRequest extends PendingRequest<EncoderResult> {
   readonly kind: 'classify' | 'embed';
+  /** The tenant's domain node, or '' for a tenant without one (it runs every layer). */
+  readonly domain: string;
   /** Set once the request was re-run after a device loss; a second loss rejects it. */
   retried: boolean;
 }
@@ -24,13 +27,24 @@ function softmax(logits: Float32Array, offset: number, n: number): number[] {
   return e.map((v) => v / sum);
 }
 
+/** PLOT entries of a formed batch's domain requests, prepared while the previous batch ran. */
+export interface StagedPlot {
+  readonly requests: readonly EncoderRequest[];
+  readonly prepared: PreparedBatch;
+}
+
+type Served = { tenantId: string; tokens: number; latencyMs: number };
+
 /**
- * Runs a batch of hBERT requests of many tenants in one forward: the base model's matmuls
- * once over all rows, each tenant's LoRA as segmented shrink/expand, then every request's
- * own classifier head in one batched dispatch.
+ * Runs a batch of hBERT requests of many tenants: the base model's matmuls once over all
+ * rows, each tenant's LoRA as segmented shrink/expand, then every request's own classifier
+ * head in one batched dispatch. Requests of tenants with a domain take the two-phase hPLM
+ * path: layers below the split come from PLOT (one gather-combine-LayerNorm dispatch), only
+ * the upper layers run.
  */
 export class EncoderExecutor {
   private logits: GPUBuffer | null = null;
+  private plotHidden: GPUBuffer | null = null;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -38,13 +52,54 @@ export class EncoderExecutor {
     private readonly lora: MultiTenantLora,
     private readonly meta: (tenantId: string) => TenantMeta | undefined,
     private readonly now: () => number,
+    readonly assembler: PlotAssembler,
+    private readonly split: number,
   ) {}
 
-  async run(batch: readonly EncoderRequest[]): Promise<{ tenantId: string; tokens: number; latencyMs: number }[]> {
+  /** The CPU and I/O half of phase 1 for the domain requests of a batch (none: undefined). */
+  async stage(batch: readonly EncoderRequest[]): Promise<StagedPlot | undefined> {
+    const requests = batch.filter((r) => r.domain !== '');
+    if (requests.length === 0) return undefined;
+    const prepared = await this.assembler.prefetch(requests.map((r) => ({ ids: r.ids, domain: r.domain })));
+    return { requests, prepared };
+  }
+
+  /** Drops a staged preparation that will not run (its batch changed). */
+  discard(staged: StagedPlot | undefined): void {
+    if (staged) this.assembler.release(staged.prepared);
+  }
+
+  async run(batch: readonly EncoderRequest[], staged?: StagedPlot): Promise<Served[]> {
+    const full = batch.filter((r) => r.domain === '');
+    const plot = batch.filter((r) => r.domain !== '');
+    const served: Served[] = [];
+    if (full.length) served.push(...(await this.runPart(full, null)));
+    if (plot.length) {
+      const fits = staged && staged.requests.length === plot.length && staged.requests.every((r, i) => r === plot[i]);
+      if (staged && !fits) this.discard(staged);
+      const ready = fits ? staged : await this.stage(plot);
+      served.push(...(await this.runPart(plot, ready!.prepared)));
+    }
+    return served;
+  }
+
+  private async runPart(batch: readonly EncoderRequest[], prepared: PreparedBatch | null): Promise<Served[]> {
     const packed = this.model.pack(batch.map((r) => ({ ids: r.ids })));
-    this.lora.setBatch(this.segments(batch, packed.starts, packed.lengths));
-    const out = await this.model.forward(packed, { lora: this.lora });
     const H = this.model.config.hiddenSize;
+    let out;
+    if (prepared) {
+      const hiddenIn = await this.plotHiddenBuffer(packed.rows * H * 4);
+      try {
+        submitPass(this.ctx, (pass) => this.assembler.encode(pass, prepared, hiddenIn));
+      } finally {
+        this.assembler.release(prepared);
+      }
+      this.lora.setBatch(this.segments(batch, packed.starts, packed.lengths));
+      out = await this.model.runUpper(packed, this.split, hiddenIn, { lora: this.lora });
+    } else {
+      this.lora.setBatch(this.segments(batch, packed.starts, packed.lengths));
+      out = await this.model.forward(packed, { lora: this.lora });
+    }
     const wantsHead = batch.some((r) => r.kind === 'classify');
     let logits: Float32Array | null = null;
     let stride = 0;
@@ -61,7 +116,7 @@ export class EncoderExecutor {
     }
     const hidden = batch.some((r) => r.kind === 'embed') ? await readF32(this.ctx, out.hidden, packed.rows * H) : null;
     const t = this.now();
-    const done: { tenantId: string; tokens: number; latencyMs: number }[] = [];
+    const done: Served[] = [];
     batch.forEach((r, q) => {
       const latencyMs = t - r.enqueuedAt;
       if (r.kind === 'embed') {
@@ -96,6 +151,14 @@ export class EncoderExecutor {
     return segs;
   }
 
+  private async plotHiddenBuffer(bytes: number): Promise<GPUBuffer> {
+    if (!this.plotHidden || this.plotHidden.size < bytes) {
+      this.plotHidden?.destroy();
+      this.plotHidden = await allocBuffer(this.ctx, Math.max(bytes, 64 * 1024), 'plot-hidden');
+    }
+    return this.plotHidden;
+  }
+
   private async logitsBuffer(bytes: number): Promise<GPUBuffer> {
     if (!this.logits || this.logits.size < bytes) {
       this.logits?.destroy();
@@ -107,5 +170,7 @@ export class EncoderExecutor {
   dispose(): void {
     this.logits?.destroy();
     this.logits = null;
+    this.plotHidden?.destroy();
+    this.plotHidden = null;
   }
 }

@@ -23,8 +23,17 @@ export interface Residency {
   retryable(error: unknown): boolean;
 }
 
-/** Runs one formed batch on the GPU and settles every request of it. */
-export type BatchExecutor<R> = (batch: readonly PendingRequest<R>[]) => Promise<void>;
+/**
+ * Optional per-batch preparation that does not depend on residency (PLOT lookups, chunk loads,
+ * miss computation), run alongside the adapter loads while the previous batch computes.
+ */
+export type BatchStager<R, S> = (batch: readonly PendingRequest<R>[]) => Promise<S>;
+
+/**
+ * Runs one formed batch on the GPU and settles every request of it. `staged` was prepared for
+ * `formed`; `batch` may be a subset of it when some tenants failed to load.
+ */
+export type BatchExecutor<R, S> = (batch: readonly PendingRequest<R>[], staged: S | undefined, formed: readonly PendingRequest<R>[]) => Promise<void>;
 
 const tenantsOf = (batch: readonly Queued[]): string[] => [...new Set(batch.map((r) => r.tenantId))];
 
@@ -34,7 +43,7 @@ const tenantsOf = (batch: readonly Queued[]): string[] => [...new Set(batch.map(
  * uploaded, so I/O and CPU work hide behind GPU work. Time spent on that prefetch and the part
  * of it that overlapped a running batch are recorded in the metrics.
  */
-export class Pipeline<R> {
+export class Pipeline<R, S = undefined> {
   readonly queue: RequestQueue<PendingRequest<R>>;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -43,9 +52,10 @@ export class Pipeline<R> {
     capacity: number,
     private readonly policy: BatchPolicy,
     private readonly residency: Residency,
-    private readonly execute: BatchExecutor<R>,
+    private readonly execute: BatchExecutor<R, S>,
     private readonly metrics: Metrics,
     private readonly now: () => number,
+    private readonly stage?: BatchStager<R, S>,
   ) {
     this.queue = new RequestQueue(capacity);
   }
@@ -81,13 +91,17 @@ export class Pipeline<R> {
     return formBatch(this.queue, this.policy, (id) => this.residency.isResident(id), this.now());
   }
 
-  private prefetch(batch: PendingRequest<R>[]): { done: Promise<Map<string, unknown>>; start: number; end: () => number } {
+  private prefetch(batch: PendingRequest<R>[]): { done: Promise<Map<string, unknown>>; staged: Promise<S | undefined>; start: number; end: () => number } {
     const start = this.now();
     let end = Number.POSITIVE_INFINITY;
-    const done = this.residency.ensure(tenantsOf(batch)).finally(() => {
+    // A failed stage is not fatal: the executor prepares what it needs itself then.
+    const staged = this.stage ? this.stage(batch).catch(() => undefined) : Promise.resolve(undefined);
+    const done = Promise.all([this.residency.ensure(tenantsOf(batch)), staged]).then(([f]) => f);
+    const mark = (): void => {
       end = this.now();
-    });
-    return { done, start, end: () => end };
+    };
+    done.then(mark, mark);
+    return { done, staged, start, end: () => end };
   }
 
   private async loop(): Promise<void> {
@@ -96,6 +110,7 @@ export class Pipeline<R> {
     while (next.length && !this.stopped) {
       const batch = next;
       const failures = await load!.done;
+      const staged = await load!.staged;
       // Loads refused only because the previous batch held the pool get one more try now.
       const retry = [...failures].filter(([, e]) => this.residency.retryable(e)).map(([id]) => id);
       if (retry.length) {
@@ -114,7 +129,7 @@ export class Pipeline<R> {
       if (deferred.length) this.queue.requeue(deferred);
       const tenants = tenantsOf(ready);
       const gpuStart = this.now();
-      const running = ready.length ? this.execute(ready) : Promise.resolve();
+      const running = ready.length ? this.execute(ready, staged, batch) : Promise.resolve();
       // Form and load the next batch while this one computes.
       next = this.form();
       load = next.length ? this.prefetch(next) : null;

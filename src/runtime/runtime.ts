@@ -10,6 +10,9 @@ import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import { IdbTenantStore } from '../knowledge/task/store-idb.js';
 import { matmulChoices } from '../gpu/autotune.js';
 import type {
+  DomainInfo,
+  DomainSpec,
+  PlotBuildReport,
   ClassifyResult,
   EmbedResult,
   GenerateChunk,
@@ -30,6 +33,11 @@ import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './e
 import { Metrics } from './metrics.js';
 import { resolveModelSource } from './model-source.js';
 import { Pipeline, type Residency } from './pipeline.js';
+import { RuntimeDomains } from './domains.js';
+import type { StagedPlot } from './classify-executor.js';
+import type { MissPolicy } from '../knowledge/domain/assembler.js';
+import { PlotStore } from '../knowledge/domain/plot-store.js';
+import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
 import { syntheticTenant } from './synthetic-tenants.js';
 
 export interface RuntimeOptions {
@@ -55,7 +63,19 @@ export interface RuntimeOptions {
   readonly maxWaitMs?: number;
   /** Store adapters as f16 (half the bytes); compute stays f32. Default 'f32'. */
   readonly adapterDtype?: 'f32' | 'f16';
+  /** PLOT misses: `exact` computes them with the node's lower layers, `inherit` takes an ancestor's entry. Default exact. */
+  readonly plotPolicy?: MissPolicy;
+  /** Where PLOT tables persist. Default: IndexedDB in a browser, memory in Node. */
+  readonly plotStore?: PlotStore;
+  /** GPU cache slots for PLOT entries. Default 4 x tokenBudget. */
+  readonly plotCacheSlots?: number;
   readonly onProgress?: ProgressCallback;
+}
+
+/** What a batch's stage produced, and on which engine (a device loss invalidates it). */
+interface Staged {
+  readonly engine: Engine;
+  readonly plot: StagedPlot | undefined;
 }
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -140,7 +160,7 @@ export class HmiRuntime implements HmiRuntimeApi {
   private readonly metas = new Map<string, TenantMeta>();
   /** Serializes add/remove of the same tenant id. */
   private readonly tenantLocks = new Map<string, Promise<unknown>>();
-  private readonly pipeline: Pipeline<EncoderResult>;
+  private readonly pipeline: Pipeline<EncoderResult, Staged>;
   private readonly residencyView: EngineResidency;
   private recovering: Promise<void> | null = null;
   private disposed = false;
@@ -155,15 +175,20 @@ export class HmiRuntime implements HmiRuntimeApi {
     private readonly metricsState: Metrics,
     readonly split: number,
     private readonly options: RuntimeOptions,
+    private readonly domainState: RuntimeDomains,
   ) {
     this.residencyView = new EngineResidency(() => this.engine);
-    this.pipeline = new Pipeline<EncoderResult>(
+    this.pipeline = new Pipeline<EncoderResult, Staged>(
       options.maxQueue ?? 4096,
       { tokenBudget: options.tokenBudget ?? 512, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250 },
       this.residencyView,
-      (batch) => this.execute(batch as readonly EncoderRequest[]),
+      (batch, staged) => this.execute(batch as readonly EncoderRequest[], staged),
       this.metricsState,
       now,
+      async (batch) => {
+        const engine = this.engine;
+        return { engine, plot: await engine.executor.stage(batch as readonly EncoderRequest[]) };
+      },
     );
   }
 
@@ -186,21 +211,28 @@ export class HmiRuntime implements HmiRuntimeApi {
     const store = options.store ?? (typeof indexedDB !== 'undefined' ? new IdbTenantStore() : new MemoryTenantStore());
     const metrics = new Metrics(now);
     let runtime: HmiRuntime | undefined;
+    const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
+    const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
+    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.computeWindows(node, windows), plotStore);
+    const tokenBudget = options.tokenBudget ?? 512;
     const spec: EngineSpec = {
       gpu: gpu!,
       config: loaded.config,
       weights: loaded.weights,
       store,
       ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
-      tokenBudget: options.tokenBudget ?? 512,
+      tokenBudget,
       metrics,
       meta: (id) => runtime?.metas.get(id),
       now,
+      split,
+      domains: () => domains,
+      plotPolicy: options.plotPolicy ?? 'exact',
+      plotCacheSlots: options.plotCacheSlots ?? 4 * tokenBudget,
     };
     const engine = await Engine.create(spec);
     progress?.({ phase: 'model', done: 2, total: 2 });
-    const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
-    runtime = new HmiRuntime(engine, spec, loaded.tokenizer, source.describe(), loaded.hash, store, metrics, split, options);
+    runtime = new HmiRuntime(engine, spec, loaded.tokenizer, source.describe(), loaded.hash, store, metrics, split, options, domains);
     try {
       for (const m of await store.list()) runtime.metas.set(m.id, m);
     } catch (e) {
@@ -244,9 +276,11 @@ export class HmiRuntime implements HmiRuntimeApi {
    * Runs a batch on the current engine. If the device is lost under it, the runtime recovers
    * and puts the batch back at the front of the queue once; a second loss rejects it.
    */
-  private async execute(batch: readonly EncoderRequest[]): Promise<void> {
+  private async execute(batch: readonly EncoderRequest[], staged: Staged | undefined): Promise<void> {
     if (this.recovering) await this.recovering;
     const engine = this.engine;
+    // A preparation made on a device lost since is worthless: prepare again on this one.
+    const plot = staged && staged.engine === engine ? staged.plot : undefined;
     try {
       const failures = await this.residencyView.repin([...new Set(batch.map((r) => r.tenantId))]);
       const runnable = batch.filter((r) => {
@@ -254,8 +288,11 @@ export class HmiRuntime implements HmiRuntimeApi {
         if (e !== undefined) r.reject(e);
         return e === undefined;
       });
-      if (runnable.length === 0) return;
-      this.metricsState.recordBatch(await engine.executor.run(runnable));
+      if (runnable.length === 0) {
+        engine.executor.discard(plot);
+        return;
+      }
+      this.metricsState.recordBatch(await engine.executor.run(runnable, plot));
     } catch (e) {
       if (!this.disposed && (await engine.failedByLoss())) {
         const again = batch.filter((r) => !r.retried);
@@ -288,6 +325,22 @@ export class HmiRuntime implements HmiRuntimeApi {
     };
   }
 
+  readonly domains = {
+    add: async (spec: DomainSpec): Promise<void> => {
+      this.alive();
+      this.domainState.add(spec);
+    },
+    list: async (): Promise<DomainInfo[]> => this.domainState.list(),
+    build: async (id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport> => {
+      this.alive();
+      return this.domainState.build(id, corpus, onProgress);
+    },
+    rebuild: async (id?: string, onProgress?: ProgressCallback): Promise<void> => {
+      this.alive();
+      await this.domainState.knowledge.rebuild(id, onProgress);
+    },
+  };
+
   readonly tenants = {
     add: (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => this.addTenants(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress),
     addSynthetic: (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => this.addSynthetic(options, onProgress),
@@ -304,11 +357,12 @@ export class HmiRuntime implements HmiRuntimeApi {
       if (seen.has(spec.id)) throw new InvalidInputError(`tenant id "${spec.id}" appears twice in one registration`);
       seen.add(spec.id);
       checkAdapter(this.config, spec.adapter);
+      if (spec.domain !== undefined) this.domainState.checkTenant(spec.domain, spec.adapter);
       this.engine.pool.checkFits(spec.id, spec.adapter);
       return packTenant(spec.id, spec.adapter, {
         baseModelId: this.modelId,
         baseModelHash: this.modelHash,
-        domain: spec.domain ?? 'root',
+        domain: spec.domain ?? '',
         dtype: this.options.adapterDtype ?? 'f32',
       });
     });
@@ -366,7 +420,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       const c = this.metricsState.tenants.get(m.id);
       return {
         id: m.id,
-        domain: m.domain,
+        domain: m.domain || 'none (all layers)',
         rank: m.maxRank,
         numLabels: m.numLabels,
         bytes: m.bytes,
@@ -401,7 +455,8 @@ export class HmiRuntime implements HmiRuntimeApi {
     const ids = this.tokenize(input);
     return new Promise<EncoderResult>((resolve, reject) => {
       try {
-        this.pipeline.submit({ tenantId, tokens: ids.length, enqueuedAt: now(), ids, kind, retried: false, resolve, reject } as EncoderRequest);
+        const request: EncoderRequest = { tenantId, tokens: ids.length, enqueuedAt: now(), ids, kind, domain: meta.domain, retried: false, resolve, reject };
+        this.pipeline.submit(request);
       } catch (e) {
         this.metricsState.requestsRejected++;
         reject(e);
@@ -449,7 +504,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       bytesUploaded: pool.bytesUploaded,
       requestsServed: m.requestsServed,
       requestsRejected: m.requestsRejected,
-      plotHitRate: m.plotLookups ? m.plotHits / m.plotLookups : 0,
+      plotHitRate: this.engine.assembler.hitRate,
       kvBytesUsed: 0,
       kvBytesTotal: 0,
       deviceRecoveries: m.deviceRecoveries,

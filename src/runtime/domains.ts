@@ -1,0 +1,93 @@
+import type { LoraAdapter } from '../formats/types.js';
+import type { HmiTokenizer } from '../formats/tokenizer.js';
+import type { BertConfig } from '../model/config.js';
+import { DomainKnowledge, type ComputeWindows, type DomainNodeInfo } from '../knowledge/domain/domain-knowledge.js';
+import { DomainTree } from '../knowledge/domain/domain-tree.js';
+import { plotLayout } from '../knowledge/domain/plot-table.js';
+import type { PlotStore } from '../knowledge/domain/plot-store.js';
+import { buildPlot, type BuildReport } from '../knowledge/domain/builder.js';
+import { UnknownDomainError } from '../knowledge/domain/errors.js';
+import { AdapterMismatchError } from '../formats/errors.js';
+import type { DomainSpec, ProgressCallback } from './api.js';
+import { InvalidInputError } from './errors.js';
+
+/** The root of the domain tree: the general domain, served by the base model's lower layers. */
+export const GENERAL_DOMAIN = 'general';
+
+const DEFAULT_BUDGET = 20_000;
+
+/**
+ * Domain knowledge as the runtime owns it: the tree, every node's PLOT table and counters,
+ * and the domains' own lower-layer adapters. It outlives GPU engines (a device loss keeps
+ * every table); the engine supplies `computeWindows` for misses and builds.
+ */
+export class RuntimeDomains {
+  readonly knowledge: DomainKnowledge;
+  /** Lower-layer LoRA of each domain that has one, by its lowerWeightsId (= the domain id). */
+  readonly lowerAdapters = new Map<string, LoraAdapter>();
+
+  constructor(
+    private readonly config: BertConfig,
+    readonly split: number,
+    modelHash: string,
+    private readonly tokenizer: HmiTokenizer,
+    computeWindows: ComputeWindows,
+    store: PlotStore | undefined,
+  ) {
+    const tree = new DomainTree({ id: GENERAL_DOMAIN, budgetEntries: DEFAULT_BUDGET });
+    this.knowledge = new DomainKnowledge({
+      tree,
+      layout: plotLayout('bert', config.hiddenSize, modelHash, split),
+      computeWindows,
+      ...(store ? { store } : {}),
+    });
+  }
+
+  has(id: string): boolean {
+    return this.knowledge.tree.has(id);
+  }
+
+  add(spec: DomainSpec): void {
+    if (typeof spec.id !== 'string' || spec.id.length === 0) throw new InvalidInputError('a domain id must be a non-empty string');
+    const parent = spec.parent ?? GENERAL_DOMAIN;
+    if (!this.has(parent)) throw new UnknownDomainError(parent);
+    if (spec.lowerAdapter) {
+      for (const [path] of spec.lowerAdapter.modules) {
+        const layer = Number(/\.layer\.(\d+)\./.exec(path)?.[1] ?? Number.NaN);
+        if (!(layer < this.split)) throw new AdapterMismatchError(path, `a domain's own lower layers must adapt layers below the split ${this.split}`);
+      }
+      this.lowerAdapters.set(spec.id, spec.lowerAdapter);
+    }
+    this.knowledge.addNode({
+      id: spec.id,
+      parent,
+      budgetEntries: spec.budgetEntries ?? DEFAULT_BUDGET,
+      ...(spec.lowerAdapter ? { lowerWeightsId: spec.id } : {}),
+    });
+  }
+
+  list(): DomainNodeInfo[] {
+    return this.knowledge.describe();
+  }
+
+  /** Counts the corpus' tri-grams at the node and stores the most frequent ones' entries. */
+  build(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback, maxEntries?: number): Promise<BuildReport> {
+    if (!this.has(id)) throw new UnknownDomainError(id);
+    return buildPlot(this.knowledge, id, corpus, (t) => this.tokenizer.encode(t), this.knowledge.computeWindows, {
+      boundaryId: this.config.padTokenId,
+      ...(maxEntries !== undefined ? { maxEntries } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
+  }
+
+  /** Hands a tenant's adapter the domain check: hPLM tenants adapt only the upper layers. */
+  checkTenant(domain: string, adapter: LoraAdapter): void {
+    if (!this.has(domain)) throw new UnknownDomainError(domain);
+    for (const [path] of adapter.modules) {
+      const layer = Number(/\.layer\.(\d+)\./.exec(path)?.[1] ?? Number.NaN);
+      if (layer < this.split) {
+        throw new AdapterMismatchError(path, `tenants of domain "${domain}" run layers below ${this.split} from PLOT, so their LoRA may adapt only layers ${this.split} and above`);
+      }
+    }
+  }
+}
