@@ -52,10 +52,14 @@ export const matmulKernels = {
 
 const ACTIVATIONS: Record<MatmulActivation, number> = { none: 0, gelu_erf: 1, gelu_tanh: 2 };
 
-/** Autotune key: weight layout and each dimension's rounded log2 (shapes of one class time alike). */
+/**
+ * Autotune key: weight layout and the rounded log2 of N and K. Not M: a projection must run
+ * the same variant whatever the batch's row count, or a tenant's output would change in the
+ * last bits with the other tenants batched beside it (variants sum in different orders).
+ */
 export function matmulShapeClass(s: MatmulShape): string {
   const l = (n: number): number => Math.round(Math.log2(n));
-  return `${s.wLayout}:m${l(s.M)}:n${l(s.N)}:k${l(s.K)}`;
+  return `${s.wLayout}:n${l(s.N)}:k${l(s.K)}`;
 }
 
 const choiceTables = new WeakMap<GpuContext, Map<string, MatmulVariant>>();

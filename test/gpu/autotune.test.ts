@@ -67,12 +67,12 @@ describe('matmul autotune', () => {
   it('ignores saved entries that name no known variant', async () => {
     const next = await freshContext();
     try {
-      await set(next.deviceKey, { 'kn:m3:n4:k4': 'warp9', 'nk:m0:n0:k0': 'naive', 'kn:m1:n1:k1': 42 }, createStore('hmi-autotune', 'choices'));
+      await set(next.deviceKey, { 'kn:n4:k4': 'warp9', 'nk:n0:k0': 'naive', 'kn:n1:k1': 42 }, createStore('hmi-autotune', 'choices'));
       // Choices this process already measured may be present too; nothing invalid may be.
       const got = await loadMatmulChoices(next);
-      expect(got['nk:m0:n0:k0']).toBe('naive');
+      expect(got['nk:n0:k0']).toBe('naive');
       expect(Object.values(got).every((v) => isMatmulVariant(v))).toBe(true);
-      expect(got['kn:m1:n1:k1']).toBeUndefined();
+      expect(got['kn:n1:k1']).toBeUndefined();
     } finally {
       next.destroy();
     }
