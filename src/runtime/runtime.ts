@@ -1,10 +1,7 @@
-import { HmiError } from '../errors.js';
+import { DeviceLostError, HmiError } from '../errors.js';
 import { createGpuContext } from '../gpu/device.js';
-import { DeviceLostError } from '../errors.js';
 import { loadModel, type ModelSource } from '../formats/model-source.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
-import { checkAdapter } from '../model/single-lora.js';
-import { packTenant, type TenantMeta } from '../knowledge/task/pack.js';
 import type { TenantStore } from '../knowledge/task/store.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import { IdbTenantStore } from '../knowledge/task/store-idb.js';
@@ -38,7 +35,7 @@ import type { StagedPlot } from './classify-executor.js';
 import type { MissPolicy } from '../knowledge/domain/assembler.js';
 import { PlotStore } from '../knowledge/domain/plot-store.js';
 import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
-import { syntheticTenant } from './synthetic-tenants.js';
+import { TenantRegistry } from './tenant-registry.js';
 
 export interface RuntimeOptions {
   /** navigator.gpu in a page or worker (the default), or the `webgpu` package's GPU in Node. */
@@ -157,9 +154,7 @@ class EngineResidency implements Residency {
 }
 
 export class HmiRuntime implements HmiRuntimeApi {
-  private readonly metas = new Map<string, TenantMeta>();
-  /** Serializes add/remove of the same tenant id. */
-  private readonly tenantLocks = new Map<string, Promise<unknown>>();
+  private readonly registry: TenantRegistry;
   private readonly pipeline: Pipeline<EncoderResult, Staged>;
   private readonly residencyView: EngineResidency;
   private recovering: Promise<void> | null = null;
@@ -171,13 +166,27 @@ export class HmiRuntime implements HmiRuntimeApi {
     private readonly tokenizer: HmiTokenizer,
     private readonly modelId: string,
     private readonly modelHash: string,
-    private readonly store: TenantStore,
+    store: TenantStore,
     private readonly metricsState: Metrics,
     readonly split: number,
-    private readonly options: RuntimeOptions,
+    options: RuntimeOptions,
     private readonly domainState: RuntimeDomains,
   ) {
     this.residencyView = new EngineResidency(() => this.engine);
+    this.registry = new TenantRegistry(
+      store,
+      { config: spec.config, split, modelId, modelHash, dtype: options.adapterDtype ?? 'f32' },
+      {
+        checkFits: (id, adapter) => this.engine.pool.checkFits(id, adapter),
+        checkDomain: (domain, adapter) => this.domainState.checkTenant(domain, adapter),
+        invalidate: (id) => this.engine.residency.invalidate(id),
+        removed: (id) => {
+          for (const r of this.pipeline.queue.removeWhere((q) => q.tenantId === id)) r.reject(new UnknownTenantError(id));
+        },
+        isResident: (id) => this.engine.pool.has(id),
+      },
+      metricsState,
+    );
     this.pipeline = new Pipeline<EncoderResult, Staged>(
       options.maxQueue ?? 4096,
       { tokenBudget: options.tokenBudget ?? 512, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250 },
@@ -223,7 +232,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
       tokenBudget,
       metrics,
-      meta: (id) => runtime?.metas.get(id),
+      meta: (id) => runtime?.registry.get(id),
       now,
       split,
       domains: () => domains,
@@ -234,7 +243,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     progress?.({ phase: 'model', done: 2, total: 2 });
     runtime = new HmiRuntime(engine, spec, loaded.tokenizer, source.describe(), loaded.hash, store, metrics, split, options, domains);
     try {
-      for (const m of await store.list()) runtime.metas.set(m.id, m);
+      await runtime.registry.load();
     } catch (e) {
       engine.destroy();
       throw e;
@@ -342,95 +351,23 @@ export class HmiRuntime implements HmiRuntimeApi {
   };
 
   readonly tenants = {
-    add: (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => this.addTenants(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress),
-    addSynthetic: (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => this.addSynthetic(options, onProgress),
-    remove: (id: string): Promise<void> => this.removeTenant(id),
-    list: async (): Promise<TenantInfo[]> => this.listTenants(),
+    add: async (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => {
+      this.alive();
+      await this.registry.add(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress);
+    },
+    addSynthetic: async (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => {
+      this.alive();
+      return this.registry.addSynthetic(options, onProgress);
+    },
+    remove: async (id: string): Promise<void> => {
+      this.alive();
+      await this.registry.remove(id);
+    },
+    list: async (): Promise<TenantInfo[]> => {
+      this.alive();
+      return this.registry.list();
+    },
   };
-
-  private async addTenants(specs: readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> {
-    this.alive();
-    const seen = new Set<string>();
-    // Validate everything before writing anything: a bad tenant in a list stores nothing.
-    const records = specs.map((spec) => {
-      if (typeof spec.id !== 'string' || spec.id.length === 0 || spec.id.length > 256) throw new InvalidInputError('a tenant id must be a non-empty string of at most 256 characters');
-      if (seen.has(spec.id)) throw new InvalidInputError(`tenant id "${spec.id}" appears twice in one registration`);
-      seen.add(spec.id);
-      checkAdapter(this.config, spec.adapter);
-      if (spec.domain !== undefined) this.domainState.checkTenant(spec.domain, spec.adapter);
-      this.engine.pool.checkFits(spec.id, spec.adapter);
-      return packTenant(spec.id, spec.adapter, {
-        baseModelId: this.modelId,
-        baseModelHash: this.modelHash,
-        domain: spec.domain ?? '',
-        dtype: this.options.adapterDtype ?? 'f32',
-      });
-    });
-    await this.withTenantLocks([...seen], async () => {
-      let stored = 0;
-      try {
-        await this.store.put(records, (p) => {
-          stored = p.done;
-          onProgress?.(p);
-        });
-      } finally {
-        // Whatever reached the store is registered, even when a later chunk failed (quota).
-        const ok = records.slice(0, stored);
-        for (const r of ok) {
-          this.metas.set(r.meta.id, r.meta);
-          this.engine.residency.invalidate(r.meta.id);
-        }
-      }
-    });
-  }
-
-  private async addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> {
-    this.alive();
-    const prefix = options.prefix ?? 'tenant-';
-    const total = options.count;
-    let added = 0;
-    const CHUNK = 256;
-    for (let start = 0; start < total; start += CHUNK) {
-      const specs: TenantSpec[] = [];
-      for (let i = start; i < Math.min(total, start + CHUNK); i++) {
-        if (!this.metas.has(`${prefix}${i}`)) specs.push(syntheticTenant(this.config, this.split, i, options));
-      }
-      if (specs.length) await this.addTenants(specs);
-      added += specs.length;
-      onProgress?.({ phase: 'tenants', done: Math.min(total, start + CHUNK), total });
-    }
-    return added;
-  }
-
-  private async removeTenant(id: string): Promise<void> {
-    this.alive();
-    await this.withTenantLocks([id], async () => {
-      if (!this.metas.has(id)) throw new UnknownTenantError(id);
-      await this.store.delete(id);
-      this.metas.delete(id);
-      for (const r of this.pipeline.queue.removeWhere((q) => q.tenantId === id)) r.reject(new UnknownTenantError(id));
-      this.engine.residency.invalidate(id);
-      this.metricsState.forget(id);
-    });
-  }
-
-  private listTenants(): TenantInfo[] {
-    this.alive();
-    return [...this.metas.values()].map((m) => {
-      const c = this.metricsState.tenants.get(m.id);
-      return {
-        id: m.id,
-        domain: m.domain || 'none (all layers)',
-        rank: m.maxRank,
-        numLabels: m.numLabels,
-        bytes: m.bytes,
-        residency: this.engine.pool.has(m.id) ? 'gpu' : 'store',
-        requests: c?.requests ?? 0,
-        p50Ms: c?.latency.percentile(50) ?? 0,
-        p99Ms: c?.latency.percentile(99) ?? 0,
-      };
-    });
-  }
 
   classify(tenantId: string, input: ModelInput): Promise<ClassifyResult> {
     return this.submit(tenantId, input, 'classify') as Promise<ClassifyResult>;
@@ -449,7 +386,7 @@ export class HmiRuntime implements HmiRuntimeApi {
 
   private async submit(tenantId: string, input: ModelInput, kind: EncoderRequest['kind']): Promise<EncoderResult> {
     this.alive();
-    const meta = this.metas.get(tenantId);
+    const meta = this.registry.get(tenantId);
     if (!meta) throw new UnknownTenantError(tenantId);
     if (kind === 'classify' && meta.numLabels === 0) throw new InvalidInputError(`tenant ${tenantId} has no classifier head`);
     const ids = this.tokenize(input);
@@ -493,7 +430,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     const lookups = m.poolHits + m.poolMisses;
     return {
       ...m.rates(),
-      tenantsRegistered: this.metas.size,
+      tenantsRegistered: this.registry.size,
       tenantsResident: pool.residentTenants,
       queueDepth: this.pipeline.queue.size,
       p50Ms: m.latency.percentile(50),
@@ -525,15 +462,4 @@ export class HmiRuntime implements HmiRuntimeApi {
     if (this.disposed) throw new RuntimeDisposedError();
   }
 
-  private async withTenantLocks<T>(ids: readonly string[], f: () => Promise<T>): Promise<T> {
-    const prior = Promise.all(ids.map((id) => this.tenantLocks.get(id)));
-    const run = prior.then(f, f);
-    const settled = run.catch(() => undefined);
-    for (const id of ids) this.tenantLocks.set(id, settled);
-    try {
-      return await run;
-    } finally {
-      for (const id of ids) if (this.tenantLocks.get(id) === settled) this.tenantLocks.delete(id);
-    }
-  }
 }

@@ -1,0 +1,153 @@
+import type { ModelConfig } from '../model/config.js';
+import type { LoraAdapter } from '../formats/types.js';
+import { checkAdapter } from '../model/single-lora.js';
+import { packTenant, type TenantMeta } from '../knowledge/task/pack.js';
+import type { TenantStore } from '../knowledge/task/store.js';
+import type { ProgressCallback, SyntheticTenantsOptions, TenantInfo, TenantSpec } from './api.js';
+import { InvalidInputError, UnknownTenantError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { syntheticTenant } from './synthetic-tenants.js';
+
+/** What registration needs from the serving side of a runtime (hBERT or hGPT). */
+export interface RegistryHooks {
+  /** Throws if the adapter can never fit the GPU pool (TenantTooLargeError). */
+  checkFits(id: string, adapter: LoraAdapter): void;
+  /** Throws if the tenant's domain is unknown or its adapter does not suit it. */
+  checkDomain(domain: string, adapter: LoraAdapter): void;
+  /** The stored adapter changed or is gone: drop any GPU copy. */
+  invalidate(id: string): void;
+  /** The tenant was removed: reject its waiting requests. */
+  removed(id: string): void;
+  isResident(id: string): boolean;
+}
+
+export interface RegistryOptions {
+  readonly config: ModelConfig;
+  readonly split: number;
+  readonly modelId: string;
+  readonly modelHash: string;
+  readonly dtype: 'f32' | 'f16';
+}
+
+const SYNTHETIC_CHUNK = 256;
+
+/**
+ * The tenants of a runtime: validation, persistence in the store, and the in-memory index of
+ * their metadata (requests check it without touching the store). Registration and removal of
+ * the same id are serialized; a quota failure registers exactly what reached the store.
+ */
+export class TenantRegistry {
+  private readonly metas = new Map<string, TenantMeta>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: TenantStore,
+    private readonly options: RegistryOptions,
+    private readonly hooks: RegistryHooks,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Reads every stored tenant's metadata (at start-up). */
+  async load(): Promise<void> {
+    for (const m of await this.store.list()) this.metas.set(m.id, m);
+  }
+
+  get(id: string): TenantMeta | undefined {
+    return this.metas.get(id);
+  }
+
+  get size(): number {
+    return this.metas.size;
+  }
+
+  async add(specs: readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> {
+    const seen = new Set<string>();
+    // Validate everything before writing anything: a bad tenant in a list stores nothing.
+    const records = specs.map((spec) => {
+      if (typeof spec.id !== 'string' || spec.id.length === 0 || spec.id.length > 256) throw new InvalidInputError('a tenant id must be a non-empty string of at most 256 characters');
+      if (seen.has(spec.id)) throw new InvalidInputError(`tenant id "${spec.id}" appears twice in one registration`);
+      seen.add(spec.id);
+      checkAdapter(this.options.config, spec.adapter);
+      if (spec.domain !== undefined) this.hooks.checkDomain(spec.domain, spec.adapter);
+      this.hooks.checkFits(spec.id, spec.adapter);
+      return packTenant(spec.id, spec.adapter, {
+        baseModelId: this.options.modelId,
+        baseModelHash: this.options.modelHash,
+        domain: spec.domain ?? '',
+        dtype: this.options.dtype,
+      });
+    });
+    await this.withLocks([...seen], async () => {
+      let stored = 0;
+      try {
+        await this.store.put(records, (p) => {
+          stored = p.done;
+          onProgress?.(p);
+        });
+      } finally {
+        // Whatever reached the store is registered, even when a later chunk failed (quota).
+        for (const r of records.slice(0, stored)) {
+          this.metas.set(r.meta.id, r.meta);
+          this.hooks.invalidate(r.meta.id);
+        }
+      }
+    });
+  }
+
+  /** Registers `count` deterministic synthetic tenants, skipping ids already present. */
+  async addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> {
+    const prefix = options.prefix ?? 'tenant-';
+    const total = options.count;
+    let added = 0;
+    for (let start = 0; start < total; start += SYNTHETIC_CHUNK) {
+      const specs: TenantSpec[] = [];
+      for (let i = start; i < Math.min(total, start + SYNTHETIC_CHUNK); i++) {
+        if (!this.metas.has(`${prefix}${i}`)) specs.push(syntheticTenant(this.options.config, this.options.split, i, options));
+      }
+      if (specs.length) await this.add(specs);
+      added += specs.length;
+      onProgress?.({ phase: 'tenants', done: Math.min(total, start + SYNTHETIC_CHUNK), total });
+    }
+    return added;
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.withLocks([id], async () => {
+      if (!this.metas.has(id)) throw new UnknownTenantError(id);
+      await this.store.delete(id);
+      this.metas.delete(id);
+      this.hooks.removed(id);
+      this.hooks.invalidate(id);
+      this.metrics.forget(id);
+    });
+  }
+
+  list(): TenantInfo[] {
+    return [...this.metas.values()].map((m) => {
+      const c = this.metrics.tenants.get(m.id);
+      return {
+        id: m.id,
+        domain: m.domain || 'none (all layers)',
+        rank: m.maxRank,
+        numLabels: m.numLabels,
+        bytes: m.bytes,
+        residency: this.hooks.isResident(m.id) ? 'gpu' : 'store',
+        requests: c?.requests ?? 0,
+        p50Ms: c?.latency.percentile(50) ?? 0,
+        p99Ms: c?.latency.percentile(99) ?? 0,
+      };
+    });
+  }
+
+  private async withLocks<T>(ids: readonly string[], f: () => Promise<T>): Promise<T> {
+    const prior = Promise.all(ids.map((id) => this.locks.get(id)));
+    const run = prior.then(f, f);
+    const settled = run.catch(() => undefined);
+    for (const id of ids) this.locks.set(id, settled);
+    try {
+      return await run;
+    } finally {
+      for (const id of ids) if (this.locks.get(id) === settled) this.locks.delete(id);
+    }
+  }
+}
