@@ -1,6 +1,6 @@
 import { DeviceLostError, HmiError } from '../errors.js';
 import { createGpuContext } from '../gpu/device.js';
-import { loadModel, type ModelSource } from '../formats/model-source.js';
+import { loadModel, type LoadedModel, type ModelSource } from '../formats/model-source.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
 import type { TenantStore } from '../knowledge/task/store.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
@@ -96,7 +96,15 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRu
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   }
-  return HmiRuntime.create(options);
+  const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
+  if (!gpu) await createGpuContext(gpu); // throws the plain "WebGPU is missing" error
+  const source = resolveModelSource(options.model);
+  options.onProgress?.({ phase: 'model', done: 0, total: 2 });
+  const loaded = await loadModel(source);
+  if (loaded.config.family !== 'bert') {
+    throw new HmiError('UNSUPPORTED_MODEL', `${source.describe()} is a ${loaded.config.family} model; this build serves hBERT models`);
+  }
+  return HmiRuntime.create(gpu!, loaded as LoadedModel & { config: BertConfig }, source, options);
 }
 
 /**
@@ -205,17 +213,8 @@ export class HmiRuntime implements HmiRuntimeApi {
     return this.spec.config;
   }
 
-  static async create(options: RuntimeOptions): Promise<HmiRuntime> {
+  static async create(gpu: GPU, loaded: LoadedModel & { readonly config: BertConfig }, source: ModelSource, options: RuntimeOptions): Promise<HmiRuntime> {
     const progress = options.onProgress;
-    progress?.({ phase: 'gpu', done: 0, total: 1 });
-    const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
-    if (!gpu) await createGpuContext(gpu); // throws the plain "WebGPU is missing" error
-    const source = resolveModelSource(options.model);
-    progress?.({ phase: 'model', done: 0, total: 2 });
-    const loaded = await loadModel(source);
-    if (loaded.config.family !== 'bert') {
-      throw new HmiError('UNSUPPORTED_MODEL', `the serving runtime runs hBERT models; ${source.describe()} is ${loaded.config.family}`);
-    }
     progress?.({ phase: 'model', done: 1, total: 2 });
     const store = options.store ?? (typeof indexedDB !== 'undefined' ? new IdbTenantStore() : new MemoryTenantStore());
     const metrics = new Metrics(now);
@@ -225,7 +224,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.computeWindows(node, windows), plotStore);
     const tokenBudget = options.tokenBudget ?? 512;
     const spec: EngineSpec = {
-      gpu: gpu!,
+      gpu,
       config: loaded.config,
       weights: loaded.weights,
       store,
