@@ -28,6 +28,7 @@ export default defineConfig({
     command: `npx vite --port ${port} --strictPort`,
     url: `http://localhost:${port}/`,
     reuseExistingServer: false,
+    env: { HMI_E2E: '1' },
     timeout: 120_000,
   },
 });

@@ -7,6 +7,11 @@ export { syntheticTenant } from './runtime/synthetic-tenants.js';
 export * from './runtime/errors.js';
 export * from './errors.js';
 
+// The same API from a module Worker (createRuntime({ worker: true }) uses it).
+export { createWorkerRuntime, WorkerRuntime, type WorkerRuntimeOptions } from './worker/client.js';
+export { WorkerCrashedError, RemoteHmiError } from './worker/errors.js';
+export { registerRemoteErrorClass } from './worker/protocol.js';
+
 // GPU device and kernels' infrastructure.
 export { createGpuContext, GpuContext, REQUIRED_LIMITS, type GpuContextOptions, type GpuFeatures } from './gpu/device.js';
 export { autotuneMatmul, matmulChoices, loadMatmulChoices } from './gpu/autotune.js';
@@ -25,7 +30,6 @@ export type { ModelConfig, BertConfig, Gpt2Config } from './model/config.js';
 export { BaseWeights } from './knowledge/general/base-weights.js';
 export { BertModel, type BertOutputs, type BertHostOutputs, type BertRunOptions } from './model/bert.js';
 export { Gpt2Model, type Gpt2Outputs, type Gpt2RunOptions } from './model/gpt2.js';
-export { KvCache } from './model/kv-cache.js';
 export { SingleAdapterLora } from './model/single-lora.js';
 export { packBatch, type PackedBatch, type SequenceInput } from './model/batch.js';
 export * from './model/errors.js';
@@ -37,7 +41,6 @@ export { AdapterPool } from './knowledge/task/pool.js';
 export { MultiTenantLora } from './knowledge/task/multi-lora.js';
 export { IdbTenantStore } from './knowledge/task/store-idb.js';
 export { MemoryTenantStore } from './knowledge/task/store-memory.js';
-export { FsTenantStore } from './knowledge/task/store-fs.js';
 export type { TenantStore } from './knowledge/task/store.js';
 
 // Domain knowledge.
@@ -46,6 +49,6 @@ export { DomainKnowledge } from './knowledge/domain/domain-knowledge.js';
 export { PlotAssembler } from './knowledge/domain/assembler.js';
 export { PlotCache } from './knowledge/domain/plot-cache.js';
 export { PlotStore } from './knowledge/domain/plot-store.js';
-export { IdbChunkStore, DirChunkStore, MemoryChunkStore } from './knowledge/domain/chunk-store.js';
+export { IdbChunkStore, MemoryChunkStore } from './knowledge/domain/chunk-store.js';
 export { buildPlot } from './knowledge/domain/builder.js';
 export * from './knowledge/domain/errors.js';

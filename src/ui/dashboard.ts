@@ -1,0 +1,418 @@
+/**
+ * <hmi-dashboard>: a live view of a multi-tenant runtime, with its own load generator and a
+ * "try it" panel. Importing this module registers the element.
+ *
+ *   <hmi-dashboard model="/models/hbert-mini/" tenants="1000" autostart></hmi-dashboard>
+ *
+ * Attributes: `model` (URL of an HF model directory), `tenants` (synthetic tenants to register,
+ * default 1000; they persist in IndexedDB), `tenant-domains` (comma-separated domain ids the
+ * synthetic tenants are spread over; default none), `autostart` (start the load generator).
+ *
+ * It runs its own runtime in a Worker (from `model`, default the embedded hbert-mini), or shows
+ * one it is given (`el.runtime = runtime`). Every second it dispatches a bubbling, composed
+ * `hmi-metrics` event whose detail is a HmiMetricsDetail. `data-state` on the host tells where
+ * it is: loading, registering, ready, error or unsupported.
+ */
+import type { HmiRuntimeApi, MetricsSnapshot, Progress, RuntimeInfo } from '../runtime/api.js';
+import { createWorkerRuntime } from '../worker/client.js';
+import { ThroughputChart } from './chart.js';
+import { h, meter } from './dom.js';
+import { DomainTree } from './domain-tree.js';
+import { formatBytes, formatCount, formatMs, formatPercent, formatRate } from './format.js';
+import { LoadGenerator } from './load-generator.js';
+import { LoadPanel } from './load-panel.js';
+import { ErrorView, ProgressView, unsupportedNotice } from './notices.js';
+import { DASHBOARD_CSS } from './styles.js';
+import { TenantTable } from './tenant-table.js';
+import { TryItPanel } from './try-it.js';
+
+export type DashboardState = 'idle' | 'loading' | 'registering' | 'ready' | 'error' | 'unsupported';
+
+export interface HmiMetricsDetail {
+  readonly requestsPerSecond: number;
+  readonly tokensPerSecond: number;
+  readonly tenantsRegistered: number;
+  readonly tenantsResident: number;
+  readonly queueDepth: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly poolBytesUsed: number;
+  readonly poolBytesTotal: number;
+}
+
+const DEFAULT_TENANTS = 1000;
+const MODEL_DIR = 'models/hbert-mini/';
+const POLL_MS = 1000;
+const TENANT_REFRESH_TICKS = 2;
+
+/**
+ * In the dev server the model is served from public/ at the site root; in the built library it
+ * is copied next to this module (dist/models/), so a page that only copies dist/ finds it.
+ */
+export function defaultModelUrl(): string {
+  return import.meta.env.DEV ? new URL(`/${MODEL_DIR}`, document.baseURI).href : new URL(MODEL_DIR, import.meta.url).href;
+}
+
+let instances = 0;
+
+export class HmiDashboard extends HTMLElement {
+  static readonly observedAttributes = ['model', 'tenants', 'tenant-domains'];
+
+  private readonly shadow: ShadowRoot;
+  private readonly uid = `hmi${++instances}`;
+  private own: HmiRuntimeApi | null = null;
+  private given: HmiRuntimeApi | null = null;
+  private active: HmiRuntimeApi | null = null;
+  private info: RuntimeInfo | null = null;
+  private tenantIds: string[] = [];
+  private run = 0;
+  private started = false;
+  private poller: ReturnType<typeof setInterval> | null = null;
+  private counters: ReturnType<typeof setInterval> | null = null;
+  private polling = false;
+  private ticks = 0;
+  private current: DashboardState = 'idle';
+
+  private readonly generator: LoadGenerator;
+  private readonly progress = new ProgressView();
+  private readonly errors: ErrorView;
+  private readonly unsupported = unsupportedNotice();
+  private readonly pill = h('span', { class: 'pill', role: 'status', 'data-state': 'idle' }, 'idle');
+  private readonly modelLine = h('span', { class: 'model' });
+  private readonly body: HTMLElement;
+  private readonly kpis = new Map<string, HTMLElement>();
+  private chart: ThroughputChart | null = null;
+  private readonly chartBox = h('div', { class: 'chart', role: 'img', 'aria-label': 'Requests and tokens per second over the last two minutes' });
+  private readonly pool = meter('GPU adapter pool');
+  private readonly kv = meter('KV cache');
+  private readonly memoryStats = h('dl', { class: 'stats' });
+  private readonly table = new TenantTable();
+  private readonly load: LoadPanel;
+  private readonly tryIt: TryItPanel;
+  private readonly domainTree = new DomainTree();
+  private readonly plotLine = h('p', { class: 'muted small' });
+  private readonly infoList = h('dl', { class: 'info' });
+
+  constructor() {
+    super();
+    this.shadow = this.attachShadow({ mode: 'open' });
+    this.generator = new LoadGenerator(
+      { classify: (t, x) => this.rt().classify(t, x), generate: (t, x, o) => this.rt().generate(t, x, o) },
+      () => this.tenantIds,
+      Math.random,
+      (e) => this.onRequestError(e),
+    );
+    this.errors = new ErrorView(() => this.start());
+    this.load = new LoadPanel(this.generator, `${this.uid}-load`);
+    this.tryIt = new TryItPanel(() => this.active, () => this.tenantIds, `${this.uid}-try`);
+
+    const kpi = (key: string, label: string): HTMLElement => {
+      const value = h('div', { class: 'value', 'data-kpi': key }, '–');
+      this.kpis.set(key, value);
+      return h('div', { class: 'card kpi' }, value, h('div', { class: 'label' }, label));
+    };
+    const card = (cls: string, title: string, ...children: (Node | null)[]): HTMLElement =>
+      h('section', { class: `card ${cls}`, 'aria-label': title }, h('h2', {}, title), ...children);
+
+    this.body = h(
+      'div',
+      { class: 'body', hidden: true },
+      h(
+        'div',
+        { class: 'kpis', style: 'margin-bottom: var(--hmi-gap)' },
+        kpi('rps', 'requests / s'),
+        kpi('tps', 'tokens / s'),
+        kpi('p50', 'latency p50'),
+        kpi('p99', 'latency p99'),
+        kpi('queue', 'queued'),
+        kpi('tenants', 'tenants resident / registered'),
+      ),
+      h(
+        'div',
+        { class: 'grid' },
+        card('span-8 throughput', 'Throughput', this.chartBox),
+        card('span-4 memory', 'Memory', this.pool.root, this.kv.root, this.memoryStats),
+        card('span-6 load-card', 'Load generator', this.load.root),
+        card('span-6 try-card', 'Try it', this.tryIt.root),
+        card('span-12 tenants', 'Tenants', this.table.root),
+        card('span-6 domains', 'Domain knowledge', this.plotLine, h('slot', { name: 'domains' }, this.domainTree.root)),
+        card('span-6 model-info', 'Model', this.infoList),
+      ),
+    );
+    const style = h('style');
+    style.textContent = DASHBOARD_CSS;
+    this.shadow.append(
+      style,
+      h('header', { class: 'top' }, h('span', { class: 'title' }, 'HMI-Web'), this.modelLine, this.pill),
+      this.unsupported,
+      this.errors.root,
+      this.progress.root,
+      this.body,
+    );
+    this.unsupported.hidden = true;
+  }
+
+  /** The runtime shown: the one given, or the one this element created. */
+  get runtime(): HmiRuntimeApi | null {
+    return this.active;
+  }
+
+  /** Shows this runtime instead of creating one; `null` goes back to an own runtime. */
+  set runtime(rt: HmiRuntimeApi | null) {
+    if (rt === this.given) return;
+    this.given = rt;
+    if (this.started) this.start();
+  }
+
+  get state(): DashboardState {
+    return this.current;
+  }
+
+  /** The load generator, for pages that script the dashboard. */
+  get loadGenerator(): LoadGenerator {
+    return this.generator;
+  }
+
+  connectedCallback(): void {
+    // Deferred so that `append(el); el.runtime = rt;` in one task uses rt, not a new worker.
+    queueMicrotask(() => {
+      if (this.isConnected && !this.started) this.start();
+    });
+  }
+
+  disconnectedCallback(): void {
+    this.started = false;
+    this.run++;
+    this.halt();
+    void this.releaseOwn();
+    this.setState('idle');
+  }
+
+  attributeChangedCallback(_name: string, old: string | null, value: string | null): void {
+    if (old !== value && this.started) this.start();
+  }
+
+  /** (Re)starts: creates or adopts the runtime, registers synthetic tenants, begins polling. */
+  start(): void {
+    this.started = true;
+    const run = ++this.run;
+    this.halt();
+    void this.boot(run);
+  }
+
+  private chartColors(): { requests: string; tokens: string; grid: string; text: string } {
+    const s = getComputedStyle(this);
+    const v = (name: string, fallback: string): string => s.getPropertyValue(name).trim() || fallback;
+    return { requests: v('--hmi-accent', '#4f46e5'), tokens: v('--hmi-accent-2', '#0ea5a4'), grid: v('--hmi-border', '#e2e5ee'), text: v('--hmi-muted', '#5d6478') };
+  }
+
+  private rt(): HmiRuntimeApi {
+    if (!this.active) throw new Error('the dashboard has no runtime');
+    return this.active;
+  }
+
+  private setState(s: DashboardState, label: string = s): void {
+    this.current = s;
+    this.dataset.state = s;
+    this.pill.dataset.state = s;
+    this.pill.textContent = label;
+    this.dispatchEvent(new CustomEvent('hmi-state', { detail: { state: s }, bubbles: true, composed: true }));
+  }
+
+  private halt(): void {
+    this.generator.stop();
+    this.load.render();
+    if (this.poller) clearInterval(this.poller);
+    if (this.counters) clearInterval(this.counters);
+    this.poller = this.counters = null;
+  }
+
+  private async releaseOwn(): Promise<void> {
+    const own = this.own;
+    this.own = null;
+    if (this.active === own) this.active = null;
+    await own?.dispose().catch(() => undefined);
+  }
+
+  private async boot(run: number): Promise<void> {
+    const stale = (): boolean => run !== this.run;
+    this.errors.hide();
+    this.unsupported.hidden = true;
+    try {
+      await this.releaseOwn();
+      if (stale()) return;
+      if (this.given) {
+        this.active = this.given;
+      } else {
+        if (typeof navigator === 'undefined' || !navigator.gpu) {
+          this.progress.hide();
+          this.body.hidden = true;
+          this.unsupported.hidden = false;
+          this.setState('unsupported', 'no WebGPU');
+          return;
+        }
+        this.progress.show('Loading model');
+        this.setState('loading', 'loading model');
+        const model = this.getAttribute('model') || defaultModelUrl();
+        this.modelLine.textContent = model;
+        const rt = await createWorkerRuntime({
+          model,
+          onProgress: (p: Progress) => !stale() && this.progress.show('Loading model', p),
+        });
+        if (stale()) {
+          await rt.dispose();
+          return;
+        }
+        this.own = this.active = rt;
+      }
+      const rt = this.active;
+      this.info = await rt.info();
+      if (stale()) return;
+      this.showInfo(this.info);
+      this.progress.show('Registering tenants');
+      this.setState('registering', 'registering tenants');
+      const count = Math.max(0, Math.floor(Number(this.getAttribute('tenants') ?? DEFAULT_TENANTS)) || 0);
+      const domains = (this.getAttribute('tenant-domains') ?? '')
+        .split(',')
+        .map((d) => d.trim())
+        .filter(Boolean);
+      if (count > 0) {
+        const options = domains.length ? { count, domains } : { count };
+        await rt.tenants.addSynthetic(options, (p) => !stale() && this.progress.show('Registering tenants', p));
+      }
+      if (stale()) return;
+      await this.refreshTenants(rt);
+      if (stale()) return;
+      this.progress.hide();
+      this.body.hidden = false;
+      // Created once visible and styled, so it has a width and the theme's colors.
+      this.chart ??= new ThroughputChart(this.chartBox, this.chartColors());
+      this.load.setLimits(this.tenantIds.length, this.info.family === 'gpt2' ? 'generate' : 'classify');
+      this.tryIt.setFamily(this.info.family);
+      this.tryIt.refresh();
+      this.setState('ready');
+      this.poller = setInterval(() => void this.poll(run), POLL_MS);
+      this.counters = setInterval(() => this.load.render(), 250);
+      void this.poll(run);
+      if (this.hasAttribute('autostart')) this.load.start();
+    } catch (e) {
+      if (!stale()) this.fail(this.current === 'registering' ? 'Could not register the tenants' : 'Could not start the runtime', e);
+    }
+  }
+
+  private fail(title: string, e: unknown): void {
+    this.halt();
+    this.progress.hide();
+    this.errors.show(title, e);
+    this.setState('error');
+  }
+
+  private onRequestError(e: unknown): void {
+    if (e instanceof Error && e.name === 'WorkerCrashedError' && this.current === 'ready') {
+      this.run++;
+      this.fail('The runtime worker stopped', e);
+    }
+  }
+
+  private async refreshTenants(rt: HmiRuntimeApi): Promise<void> {
+    const list = await rt.tenants.list();
+    if (list.length !== this.tenantIds.length) {
+      this.tenantIds = list.map((t) => t.id).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      this.tryIt.refresh();
+    }
+    this.table.setTenants(list);
+    // A runtime without a domain tree (e.g. hGPT) still shows its tenants' domains.
+    const domains = await rt.domains.list().catch((e: unknown) => {
+      if (e instanceof Error && e.name === 'WorkerCrashedError') throw e;
+      return [];
+    });
+    this.domainTree.render(domains, list);
+  }
+
+  private async poll(run: number): Promise<void> {
+    if (this.polling || run !== this.run || !this.active) return;
+    this.polling = true;
+    const rt = this.active;
+    try {
+      const m = await rt.metrics();
+      if (run !== this.run) return;
+      this.showMetrics(m);
+      if (++this.ticks % TENANT_REFRESH_TICKS === 0) await this.refreshTenants(rt);
+    } catch (e) {
+      if (run === this.run) {
+        this.run++;
+        this.fail(e instanceof Error && e.name === 'WorkerCrashedError' ? 'The runtime worker stopped' : 'Lost contact with the runtime', e);
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private showMetrics(m: MetricsSnapshot): void {
+    const set = (k: string, v: string): void => {
+      const el = this.kpis.get(k);
+      if (el && el.textContent !== v) el.textContent = v;
+    };
+    set('rps', formatRate(m.requestsPerSecond));
+    set('tps', formatRate(m.tokensPerSecond));
+    set('p50', formatMs(m.p50Ms));
+    set('p99', formatMs(m.p99Ms));
+    set('queue', formatCount(m.queueDepth));
+    set('tenants', `${formatCount(m.tenantsResident)} / ${formatCount(m.tenantsRegistered)}`);
+    this.chart?.push(Date.now(), m.requestsPerSecond, m.tokensPerSecond);
+    this.pool.set(m.poolBytesUsed, m.poolBytesTotal, `${formatBytes(m.poolBytesUsed)} of ${formatBytes(m.poolBytesTotal)}`);
+    this.kv.set(m.kvBytesUsed, m.kvBytesTotal, m.kvBytesTotal > 0 ? `${formatBytes(m.kvBytesUsed)} of ${formatBytes(m.kvBytesTotal)}` : 'unused by this model');
+    const stats: [string, string][] = [
+      ['pool hit rate', formatPercent(m.poolHitRate)],
+      ['PLOT hit rate', formatPercent(m.plotHitRate)],
+      ['prefetch hidden', formatPercent(m.prefetchHidden)],
+      ['uploaded', formatBytes(m.bytesUploaded)],
+      ['served', formatCount(m.requestsServed)],
+      ['rejected', formatCount(m.requestsRejected)],
+      ['device recoveries', formatCount(m.deviceRecoveries)],
+      ['tenants on GPU', formatCount(m.tenantsResident)],
+    ];
+    this.memoryStats.replaceChildren(...stats.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
+    this.plotLine.textContent = `PLOT hit rate ${formatPercent(m.plotHitRate)}: share of token positions whose lower-layer output came from a table instead of the GPU.`;
+    const detail: HmiMetricsDetail = {
+      requestsPerSecond: m.requestsPerSecond,
+      tokensPerSecond: m.tokensPerSecond,
+      tenantsRegistered: m.tenantsRegistered,
+      tenantsResident: m.tenantsResident,
+      queueDepth: m.queueDepth,
+      p50Ms: m.p50Ms,
+      p99Ms: m.p99Ms,
+      poolBytesUsed: m.poolBytesUsed,
+      poolBytesTotal: m.poolBytesTotal,
+    };
+    this.dispatchEvent(new CustomEvent<HmiMetricsDetail>('hmi-metrics', { detail, bubbles: true, composed: true }));
+  }
+
+  private showInfo(i: RuntimeInfo): void {
+    this.modelLine.textContent = `${i.modelId} · ${i.family === 'bert' ? 'hBERT' : 'hGPT'}`;
+    const variants = Object.entries(i.matmulVariants)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
+    const rows: [string, string][] = [
+      ['model', i.modelId],
+      ['family', i.family === 'bert' ? 'BERT (classification)' : 'GPT-2 (generation)'],
+      ['hash', i.modelHash.slice(0, 16)],
+      ['hidden size', String(i.hiddenSize)],
+      ['layers', `${i.numLayers} (PLOT below ${i.splitLayer}, adapters from ${i.splitLayer})`],
+      ['GPU adapter', i.adapter],
+      ['matmul kernels', variants || '–'],
+    ];
+    this.infoList.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+  }
+}
+
+if (!customElements.get('hmi-dashboard')) customElements.define('hmi-dashboard', HmiDashboard);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'hmi-dashboard': HmiDashboard;
+  }
+  interface HTMLElementEventMap {
+    'hmi-metrics': CustomEvent<HmiMetricsDetail>;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The domain knowledge tree: each node with its tenants, how full its PLOT is and how often it
+ * answers. Tenants whose domain is not a node (e.g. "no PLOT, all layers") get a row of their own.
+ */
+import type { DomainInfo, TenantInfo } from '../runtime/api.js';
+import { h } from './dom.js';
+import { formatBytes, formatCount, formatPercent } from './format.js';
+
+interface Counts {
+  tenants: number;
+  resident: number;
+}
+
+export class DomainTree {
+  readonly root = h('ul', { class: 'domain-tree', role: 'tree', 'aria-label': 'Domain knowledge tree' });
+
+  render(domains: readonly DomainInfo[], tenants: readonly TenantInfo[]): void {
+    const counts = new Map<string, Counts>();
+    for (const t of tenants) {
+      const c = counts.get(t.domain) ?? { tenants: 0, resident: 0 };
+      c.tenants++;
+      if (t.residency === 'gpu') c.resident++;
+      counts.set(t.domain, c);
+    }
+    const children = new Map<string | null, DomainInfo[]>();
+    const known = new Set(domains.map((d) => d.id));
+    for (const d of domains) {
+      const parent = d.parent !== null && known.has(d.parent) ? d.parent : null;
+      const list = children.get(parent) ?? [];
+      list.push(d);
+      children.set(parent, list);
+    }
+    const rows: HTMLElement[] = [];
+    const walk = (parent: string | null, depth: number): void => {
+      for (const d of (children.get(parent) ?? []).sort((a, b) => a.id.localeCompare(b.id))) {
+        rows.push(this.node(d, counts.get(d.id), depth));
+        walk(d.id, depth + 1);
+      }
+    };
+    walk(null, 0);
+    for (const [id, c] of counts) if (!known.has(id)) rows.push(this.bare(id, c));
+    this.root.replaceChildren(...rows);
+    if (rows.length === 0) this.root.append(h('li', { class: 'muted' }, 'No domains yet.'));
+  }
+
+  private node(d: DomainInfo, c: Counts | undefined, depth: number): HTMLElement {
+    const fill = d.budgetEntries > 0 ? Math.min(1, d.entries / d.budgetEntries) : 0;
+    return h(
+      'li',
+      { role: 'treeitem', 'aria-level': depth + 1, 'data-domain': d.id, style: `--depth:${depth}` },
+      h('span', { class: 'tree' }, depth > 0 ? '└ ' : '', h('strong', {}, d.id), d.scope !== d.id && depth > 0 ? h('span', { class: 'muted small' }, ` · shares ${d.scope}'s layers`) : null),
+      h('span', { class: 'muted small' }, `${formatCount(c?.tenants ?? 0)} tenants · ${formatCount(c?.resident ?? 0)} on GPU`),
+      h(
+        'span',
+        { class: 'plot', title: `${formatCount(d.entries)} of ${formatCount(d.budgetEntries)} PLOT entries, ${formatBytes(d.bytes)}` },
+        h('span', { class: 'plot-bar' }, h('span', { style: `inline-size:${(fill * 100).toFixed(1)}%` })),
+        `${formatCount(d.entries)} entries · ${d.lookups > 0 ? `${formatPercent(d.hitRate)} hits` : 'no lookups yet'}`,
+      ),
+    );
+  }
+
+  private bare(id: string, c: Counts): HTMLElement {
+    return h(
+      'li',
+      { role: 'treeitem', 'aria-level': 1, 'data-domain': id, style: '--depth:0' },
+      h('span', { class: 'tree' }, h('strong', {}, id)),
+      h('span', { class: 'muted small' }, `${formatCount(c.tenants)} tenants · ${formatCount(c.resident)} on GPU`),
+      h('span', { class: 'plot muted small' }, 'no PLOT: lower layers computed'),
+    );
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * What crosses the worker boundary: the API the worker exposes over comlink and the wire form
+ * of errors. Comlink keeps only message/name/stack of a thrown Error, so the worker throws a
+ * plain WireError instead and the client rebuilds the project's error class from it.
+ */
+import type { ProxyMarked } from 'comlink';
+import * as coreErrors from '../errors.js';
+import { HmiError } from '../errors.js';
+import * as formatErrors from '../formats/errors.js';
+import * as domainErrors from '../knowledge/domain/errors.js';
+import * as taskErrors from '../knowledge/task/errors.js';
+import * as modelErrors from '../model/errors.js';
+import * as runtimeErrors from '../runtime/errors.js';
+import * as generationErrors from '../runtime/generation/errors.js';
+import type {
+  ClassifyResult,
+  Completion,
+  CompletionChunk,
+  CompletionCreateParams,
+  DomainInfo,
+  DomainSpec,
+  EmbedResult,
+  GenerateChunk,
+  GenerateOptions,
+  ModelInput,
+  MetricsSnapshot,
+  PlotBuildReport,
+  ProgressCallback,
+  RuntimeInfo,
+  SyntheticTenantsOptions,
+  TenantInfo,
+  TenantSpec,
+} from '../runtime/api.js';
+import * as workerErrors from './errors.js';
+import { RemoteHmiError } from './errors.js';
+
+/** The structured-cloneable part of the runtime's options (a GPU object and callbacks cannot cross). */
+export interface RemoteRuntimeOptions {
+  readonly model?: string;
+  readonly poolBytes?: number;
+  readonly split?: number;
+  readonly storeName?: string;
+  readonly maxQueue?: number;
+  readonly tokenBudget?: number;
+  readonly maxWaitMs?: number;
+  readonly adapterDtype?: 'f32' | 'f16';
+}
+
+/** Generation options without the AbortSignal; aborting goes through PullStream.cancel(). */
+export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;
+
+/** One pull returns every chunk produced since the last one, so a fast stream costs few messages. */
+export interface Pulled<T> {
+  readonly chunks: T[];
+  readonly done: boolean;
+}
+
+/** A stream living in the worker, read from the main thread one pull at a time (a comlink proxy). */
+export interface PullStream<T> {
+  pull(): Promise<Pulled<T>>;
+  cancel(): void;
+}
+
+/** The object the worker exposes. Progress callbacks arrive as comlink proxies. */
+export interface WorkerHostApi {
+  init(options: RemoteRuntimeOptions, onProgress?: ProgressCallback): Promise<void>;
+  ping(): number;
+  info(): Promise<RuntimeInfo>;
+  addDomain(spec: DomainSpec): Promise<void>;
+  listDomains(): Promise<DomainInfo[]>;
+  buildDomain(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport>;
+  rebuildDomains(id?: string, onProgress?: ProgressCallback): Promise<void>;
+  addTenants(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
+  addSyntheticTenants(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
+  removeTenant(id: string): Promise<void>;
+  listTenants(): Promise<TenantInfo[]>;
+  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult>;
+  embed(tenantId: string, input: ModelInput): Promise<EmbedResult>;
+  /** Returns a comlink proxy; the client pulls chunks and releases it when done. */
+  generate(tenantId: string, prompt: ModelInput, options?: WireGenerateOptions): PullStream<GenerateChunk> & ProxyMarked;
+  /** completions.create; a streaming request resolves to a PullStream proxy. `callId` names it for abort(). */
+  createCompletion(params: CompletionCreateParams, callId: number): Promise<Completion | (PullStream<CompletionChunk> & ProxyMarked)>;
+  /** Aborts the completion request `callId` (its signal fired on the main thread). */
+  abort(callId: number): void;
+  metrics(): Promise<MetricsSnapshot>;
+  dispose(): Promise<void>;
+  /** Stops the worker without telling the client, as a crash would (for tests of recovery). */
+  crashForTesting(): void;
+}
+
+const WIRE_TAG = '__hmiWireError';
+
+export interface WireError {
+  readonly [WIRE_TAG]: true;
+  readonly name: string;
+  readonly code?: string;
+  readonly message: string;
+  readonly stack?: string;
+  /** Own fields of the error (capacity, tenantId, limit...), when they are cloneable. */
+  readonly fields: Record<string, unknown>;
+}
+
+export function isWireError(value: unknown): value is WireError {
+  return typeof value === 'object' && value !== null && (value as Record<string, unknown>)[WIRE_TAG] === true;
+}
+
+function cloneable(v: unknown): boolean {
+  const t = typeof v;
+  return v === null || t === 'string' || t === 'number' || t === 'boolean' || (Array.isArray(v) && v.every(cloneable));
+}
+
+export function toWireError(e: unknown): WireError {
+  if (!(e instanceof Error)) return { [WIRE_TAG]: true, name: 'Error', message: String(e), fields: {} };
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k !== 'code' && k !== 'name' && k !== 'message' && k !== 'cause' && cloneable(v)) fields[k] = v;
+  }
+  const code = e instanceof HmiError ? e.code : undefined;
+  return { [WIRE_TAG]: true, name: e.name, code, message: e.message, stack: e.stack, fields };
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+const classes = new Map<string, ErrorClass>();
+
+/** Lets modules with their own HmiError subclasses have them rebuilt as such on the main thread. */
+export function registerRemoteErrorClass(cls: ErrorClass): void {
+  classes.set(cls.name, cls);
+}
+
+// Every module of named errors the runtime can throw; an error missing here still keeps name and code.
+for (const mod of [coreErrors, runtimeErrors, generationErrors, formatErrors, modelErrors, domainErrors, taskErrors, workerErrors] as const) {
+  for (const value of Object.values(mod)) {
+    if (typeof value === 'function' && value.prototype instanceof Error) registerRemoteErrorClass(value as ErrorClass);
+  }
+}
+for (const cls of [TypeError, RangeError, SyntaxError, ReferenceError]) registerRemoteErrorClass(cls);
+
+/** Rebuilds the thrown error with its class (so `instanceof` works), name, code, message and fields. */
+export function fromWireError(w: WireError): Error {
+  const cls = classes.get(w.name);
+  let e: Error;
+  if (cls) {
+    // The constructors take varied arguments; the wire already carries the final message and fields.
+    e = Object.create(cls.prototype) as Error;
+    Object.defineProperty(e, 'message', { value: w.message, writable: true, configurable: true });
+    Object.defineProperty(e, 'name', { value: w.name, writable: true, configurable: true });
+    if (w.code !== undefined) Object.defineProperty(e, 'code', { value: w.code, enumerable: true });
+  } else if (w.code !== undefined) {
+    e = new RemoteHmiError(w.name, w.code, w.message);
+  } else {
+    e = new Error(w.message);
+    e.name = w.name;
+  }
+  Object.assign(e, w.fields);
+  if (w.stack) Object.defineProperty(e, 'stack', { value: w.stack, writable: true, configurable: true });
+  return e;
+}
