@@ -5,6 +5,7 @@ import { HmiError } from '../errors.js';
 import { parseArgs, stringFlag } from './args.js';
 import { UsageError } from './errors.js';
 import { INFER_SWITCHES, INFER_VALUED, runInfer } from './infer.js';
+import { GENERATE_SWITCHES, GENERATE_VALUED, runGenerate } from './generate.js';
 
 export const USAGE = `hmi: HMI-Web runtime on the command line (Node + Dawn WebGPU)
 
@@ -18,6 +19,12 @@ Usage:
                  GPT-2: hidden = ln_f output [seq, H], logits = LM head [seq, vocab] (default)
       --split S  run layers 0..S-1 and S..L-1 as two passes (the hPLM split); same result
       --json     print one JSON object {"shape": [...], "data": [...]} on stdout
+  hmi generate --model <dir> [--adapter <peft dir>] (--prompt "..." | --input-ids 464,3290)
+            [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
+      Continues the prompt with a GPT-2 checkpoint (optionally with a PEFT LoRA adapter) on
+      the hGPT generation runtime. Greedy unless --temperature is given; --max-tokens
+      defaults to 32.
+      --json     print {"prompt_tokens", "tokens", "text", "finish_reason"} on stdout
   hmi make-model [--out public/models]
       Writes the default models (hbert-mini, hgpt-mini) and demo adapters.
   hmi --help
@@ -42,6 +49,17 @@ async function dispatchCommand(argv: readonly string[], stdout: (s: string) => v
       if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
       const result = await runInfer(args);
       stdout(args.flags.has('json') ? JSON.stringify({ shape: result.shape, data: Array.from(result.data) }) : result.summary.join('\n'));
+      return 0;
+    }
+    case 'generate': {
+      const args = parseArgs(argv.slice(1), GENERATE_VALUED, GENERATE_SWITCHES);
+      if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
+      const r = await runGenerate(args);
+      stdout(
+        args.flags.has('json')
+          ? JSON.stringify({ prompt_tokens: r.promptTokens, tokens: r.tokens, text: r.text, finish_reason: r.finishReason })
+          : r.text,
+      );
       return 0;
     }
     case 'make-model': {

@@ -7,14 +7,14 @@ import { encodeGatherRows } from '../kernels/gather-rows.js';
 import { encodeGelu } from '../kernels/gelu.js';
 import { encodeLayerNorm } from '../kernels/layernorm.js';
 import { encodeMatmul, type MatmulShape } from '../kernels/matmul.js';
-import { encodeScatterRows } from '../kernels/scatter-rows.js';
 import type { BaseWeights } from '../knowledge/general/base-weights.js';
 import { checkSplit, type Gpt2Config } from './config.js';
 import { lastRows, packBatch, type PackedBatch, type SequenceInput } from './batch.js';
 import type { ModelOptions } from './options.js';
 import { ConfigError } from '../formats/errors.js';
 import { InputError, KvCacheError } from './errors.js';
-import { KvCache } from './kv-cache.js';
+import { KvPool, type KvStep, type KvStepEntry } from '../runtime/generation/kv-pool.js';
+import { encodePagedAttentionLayer } from '../runtime/generation/paged-attention-layer.js';
 import type { LoraApplier } from './lora-hook.js';
 import { hiddenCopy, submitPass } from './pass.js';
 import { encodeProjection, projection, type Projection } from './project.js';
@@ -35,10 +35,10 @@ interface Gpt2Block {
   readonly mlpProj: Projection;
 }
 
-/** The KV cache slot of each sequence of a batch; the batch's `past` must be the slots' lengths. */
+/** The paged-cache sequence of each sequence of a batch; the batch's `past` must be their lengths. */
 export interface KvBinding {
-  readonly cache: KvCache;
-  readonly slots: readonly number[];
+  readonly pool: KvPool;
+  readonly seqIds: readonly number[];
 }
 
 /** Which rows get LM-head logits: every row, the last row of each sequence, or none. */
@@ -62,8 +62,9 @@ export interface Gpt2Outputs {
 }
 
 export interface StepEntry {
-  readonly slot: number;
-  /** Tokens appended to the slot: the prompt at prefill, one token per decode step. */
+  /** A sequence admitted to the pool. */
+  readonly seqId: number;
+  /** Tokens appended to the sequence: the prompt at prefill, one token per decode step. */
   readonly ids: readonly number[];
 }
 
@@ -77,6 +78,14 @@ function norm(base: BaseWeights, name: string, H: number): Norm {
   return { gamma: base.get(`${name}.weight`, [H]), beta: base.get(`${name}.bias`, [H]) };
 }
 
+/** Block size of the pools generateGreedyBatch sizes for its prompts. */
+const GREEDY_BLOCK_TOKENS = 16;
+
+/** Each sequence's rows of the batch, as the pool stages and advances them. */
+function stepEntries(batch: PackedBatch, kv: KvBinding): KvStepEntry[] {
+  return kv.seqIds.map((seqId, s) => ({ seqId, qStart: batch.starts[s], qLen: batch.lengths[s] }));
+}
+
 /** Index of the first maximum of row `r` of a [*, n] matrix. */
 function argmaxRow(x: Float32Array, r: number, n: number): number {
   let best = 0;
@@ -88,7 +97,7 @@ function argmaxRow(x: Float32Array, r: number, n: number): number {
  * GPT-2 (HF GPT2LMHeadModel, tied LM head) from the kernels, over packed batches, split at
  * any layer S: runLower = wte + wpe + blocks 0..S-1 (the residual stream), runUpper = blocks
  * S..L-1 + ln_f + LM head. With a KvBinding, each pass appends its tokens' keys/values to
- * their sequences' cache slots and attends over all of them: prefill and decode steps of
+ * their sequences' blocks of the paged KvPool and attends over all of them: prefill and decode steps of
  * different sequences go through the same dispatches.
  *
  * Outputs live in the model's workspace: read them (or pass them to runUpper) before the
@@ -163,17 +172,16 @@ export class Gpt2Model {
     return packBatch(this.config, seqs);
   }
 
-  /** Validates and packs one step over cache slots: each entry's tokens follow its slot's cached ones. */
-  packStep(cache: KvCache, entries: readonly StepEntry[]): { batch: PackedBatch; kv: KvBinding } {
-    const slots = entries.map((e) => e.slot);
-    if (new Set(slots).size !== slots.length) throw new KvCacheError(`a step names slot ${slots.find((s, i) => slots.indexOf(s) !== i)} twice`);
+  /** Validates and packs one step over pool sequences: each entry's tokens follow its sequence's cached ones. */
+  packStep(pool: KvPool, entries: readonly StepEntry[]): { batch: PackedBatch; kv: KvBinding } {
+    const seqIds = entries.map((e) => e.seqId);
+    if (new Set(seqIds).size !== seqIds.length) throw new KvCacheError(`a step names sequence ${seqIds.find((s, i) => seqIds.indexOf(s) !== i)} twice`);
     const batch = packBatch(
       this.config,
       entries.map((e) => ({ ids: e.ids })),
-      slots.map((s) => cache.length(s)),
+      seqIds.map((s) => pool.length(s)),
     );
-    entries.forEach((e) => cache.checkRoom(e.slot, e.ids.length));
-    return { batch, kv: { cache, slots } };
+    return { batch, kv: { pool, seqIds } };
   }
 
   private async reserve(rows: number, seqs: number, logitRows: number): Promise<void> {
@@ -183,7 +191,6 @@ export class Gpt2Model {
       ids: rows * f,
       positions: rows * f,
       seqs: seqs * 4 * f,
-      kvRows: rows * f,
       lastRows: seqs * f,
       hA: rows * H * f,
       ln: rows * H * f,
@@ -196,67 +203,64 @@ export class Gpt2Model {
   }
 
   private checkKv(batch: PackedBatch, kv: KvBinding, from: number): void {
-    if (kv.slots.length !== batch.numSeqs) throw new KvCacheError(`${kv.slots.length} cache slots for ${batch.numSeqs} sequences`);
-    if (from < kv.cache.fromLayer) throw new KvCacheError(`the cache starts at layer ${kv.cache.fromLayer}, the pass at layer ${from}`);
-    kv.slots.forEach((slot, s) => {
-      if (kv.cache.length(slot) !== batch.past[s]) {
-        throw new KvCacheError(`sequence ${s} was packed after ${batch.past[s]} cached tokens, slot ${slot} holds ${kv.cache.length(slot)}`);
-      }
-      kv.cache.checkRoom(slot, batch.lengths[s]);
+    if (kv.seqIds.length !== batch.numSeqs) throw new KvCacheError(`${kv.seqIds.length} cache sequences for ${batch.numSeqs} batch sequences`);
+    if (from < kv.pool.fromLayer) throw new KvCacheError(`the cache starts at layer ${kv.pool.fromLayer}, the pass at layer ${from}`);
+    kv.seqIds.forEach((seqId, s) => {
+      const cached = kv.pool.length(seqId);
+      if (cached !== batch.past[s]) throw new KvCacheError(`sequence ${s} was packed after ${batch.past[s]} cached tokens, sequence ${seqId} holds ${cached}`);
     });
   }
 
-  private async stage(batch: PackedBatch, logitRows: LogitRows, lora?: LoraApplier, kv?: KvBinding): Promise<number> {
+  /**
+   * Uploads the batch's inputs. With a KV binding it also takes the blocks the pass writes
+   * (KvPoolError past a sequence's reservation) and uploads the step's block tables: the pass
+   * must be submitted before the pool stages another step.
+   */
+  private async stage(batch: PackedBatch, logitRows: LogitRows, lora?: LoraApplier, kv?: KvBinding): Promise<{ n: number; step: KvStep | undefined }> {
     const n = logitRows === 'all' ? batch.rows : logitRows === 'last' ? batch.numSeqs : 0;
     await this.reserve(batch.rows, batch.numSeqs, n);
     if (lora && isPreparable(lora)) await lora.prepare(batch.rows);
-    const seqs = new Uint32Array(batch.numSeqs * 4);
-    const kvRows = new Uint32Array(batch.rows);
-    for (let s = 0; s < batch.numSeqs; s++) {
-      const [start, len, past] = [batch.starts[s], batch.lengths[s], batch.past[s]];
-      if (kv) {
-        const kvStart = kv.cache.kvStart(kv.slots[s]);
-        seqs.set([start, len, kvStart, past + len], s * 4);
-        for (let j = 0; j < len; j++) kvRows[start + j] = kvStart + past + j;
-      } else {
-        seqs.set([start, len, start, len], s * 4);
-      }
+    let step: KvStep | undefined;
+    if (kv) {
+      step = kv.pool.stageStep(stepEntries(batch, kv));
+    } else {
+      const seqs = new Uint32Array(batch.numSeqs * 4);
+      for (let s = 0; s < batch.numSeqs; s++) seqs.set([batch.starts[s], batch.lengths[s], batch.starts[s], batch.lengths[s]], s * 4);
+      writeBuffer(this.ctx, this.ws.get('seqs'), seqs);
     }
     writeBuffer(this.ctx, this.ws.get('ids'), batch.ids);
     writeBuffer(this.ctx, this.ws.get('positions'), batch.positions);
-    writeBuffer(this.ctx, this.ws.get('seqs'), seqs);
-    if (kv) writeBuffer(this.ctx, this.ws.get('kvRows'), kvRows);
     writeBuffer(this.ctx, this.ws.get('lastRows'), lastRows(batch));
-    return n;
+    return { n, step };
   }
 
   /** wte + wpe and blocks 0..split-1. Returns the residual stream [rows, H]. */
   async runLower(batch: PackedBatch, split: number, opts: { lora?: LoraApplier; kv?: KvBinding } = {}): Promise<GPUBuffer> {
     checkSplit(this.config, split);
     if (opts.kv) this.checkKv(batch, opts.kv, 0);
-    await this.stage(batch, 'none', opts.lora, opts.kv);
+    const { step } = await this.stage(batch, 'none', opts.lora, opts.kv);
     submitPass(this.ctx, (pass) => {
       this.encodeEmbeddings(pass, batch);
-      this.encodeBlocks(pass, batch, 0, split, opts.lora, opts.kv);
+      this.encodeBlocks(pass, batch, 0, split, opts.lora, opts.kv, step);
     });
     return this.ws.get('hA');
   }
 
   /**
    * Blocks split..L-1 on hiddenIn (the residual stream after block split-1), then ln_f and
-   * the LM head. With a KvBinding the caller advances the cache once the step is complete
+   * the LM head. With a KvBinding the caller advances the pool once the step is complete
    * (see step()).
    */
   async runUpper(batch: PackedBatch, split: number, hiddenIn: GPUBuffer, opts: Gpt2RunOptions = {}): Promise<Gpt2Outputs> {
     checkSplit(this.config, split);
     if (opts.kv) this.checkKv(batch, opts.kv, split);
     const which = opts.logits ?? 'all';
-    const n = await this.stage(batch, which, opts.lora, opts.kv);
+    const { n, step } = await this.stage(batch, which, opts.lora, opts.kv);
     const copies = hiddenCopy(hiddenIn, this.ws.get('hA'), batch.rows, this.config.hiddenSize);
     submitPass(
       this.ctx,
       (pass) => {
-        this.encodeBlocks(pass, batch, split, this.config.numLayers, opts.lora, opts.kv);
+        this.encodeBlocks(pass, batch, split, this.config.numLayers, opts.lora, opts.kv, step);
         this.encodeHead(pass, batch, which);
       },
       copies,
@@ -268,24 +272,24 @@ export class Gpt2Model {
   async forward(batch: PackedBatch, opts: Gpt2RunOptions = {}): Promise<Gpt2Outputs> {
     if (opts.kv) this.checkKv(batch, opts.kv, 0);
     const which = opts.logits ?? 'all';
-    const n = await this.stage(batch, which, opts.lora, opts.kv);
+    const { n, step } = await this.stage(batch, which, opts.lora, opts.kv);
     submitPass(this.ctx, (pass) => {
       this.encodeEmbeddings(pass, batch);
-      this.encodeBlocks(pass, batch, 0, this.config.numLayers, opts.lora, opts.kv);
+      this.encodeBlocks(pass, batch, 0, this.config.numLayers, opts.lora, opts.kv, step);
       this.encodeHead(pass, batch, which);
     });
     return this.outputs(batch, n);
   }
 
   /**
-   * Appends each entry's tokens to its cache slot (prefill and decode entries may be mixed)
+   * Appends each entry's tokens to its pool sequence (prefill and decode entries may be mixed)
    * and returns the logits of each entry's last token, [entries, vocab].
    */
-  step(cache: KvCache, entries: readonly StepEntry[], lora?: LoraApplier): Promise<Float32Array> {
+  step(pool: KvPool, entries: readonly StepEntry[], lora?: LoraApplier): Promise<Float32Array> {
     const run = async (): Promise<Float32Array> => {
-      const { batch, kv } = this.packStep(cache, entries);
+      const { batch, kv } = this.packStep(pool, entries);
       const out = await this.forward(batch, { lora, kv, logits: 'last' });
-      entries.forEach((e) => cache.advance(e.slot, e.ids.length));
+      pool.advance(stepEntries(batch, kv));
       return readF32(this.ctx, out.logits!, batch.numSeqs * this.config.vocabSize);
     };
     const result = this.stepTail.then(run, run);
@@ -298,7 +302,10 @@ export class Gpt2Model {
     return (await this.generateGreedyBatch([promptIds], maxNewTokens, opts))[0];
   }
 
-  /** Greedy decoding of several prompts at once: one prefill pass, then one pass per step for all live sequences. */
+  /**
+   * Greedy decoding of several prompts at once over a paged pool sized for exactly them: one
+   * prefill pass, then one pass per step for all live sequences.
+   */
   async generateGreedyBatch(prompts: readonly (readonly number[])[], maxNewTokens: number, opts: GreedyOptions = {}): Promise<number[][]> {
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new InputError(`maxNewTokens ${maxNewTokens} must be a non-negative integer`);
     this.pack(prompts.map((ids) => ({ ids })));
@@ -309,25 +316,28 @@ export class Gpt2Model {
     });
     const out = prompts.map((): number[] => []);
     if (maxNewTokens === 0) return out;
-    const maxLen = Math.min(P, Math.max(...prompts.map((p) => p.length)) + maxNewTokens - 1);
-    const cache = await KvCache.create(this.ctx, this.config, { slots: prompts.length, maxLen });
+    const shape = { numLayers: this.config.numLayers, hiddenSize: this.config.hiddenSize, blockTokens: GREEDY_BLOCK_TOKENS };
+    const blocks = prompts.reduce((n, p) => n + Math.ceil((p.length + maxNewTokens - 1) / GREEDY_BLOCK_TOKENS), 0);
+    const pool = await KvPool.create(this.ctx, { ...shape, budgetBytes: KvPool.budgetFor(shape, blocks) });
     try {
-      const slots = prompts.map(() => cache.alloc());
-      let live = prompts.map((p, i) => ({ seq: i, slot: slots[i], ids: p }));
+      prompts.forEach((p, i) => {
+        if (!pool.admit(i, p.length, maxNewTokens)) throw new KvCacheError(`the pool sized for the batch refused sequence ${i}`);
+      });
+      let live = prompts.map((p, i) => ({ seqId: i, ids: p }));
       const stop = new Set(opts.stopIds ?? []);
       while (live.length > 0) {
-        const logits = await this.step(cache, live, opts.lora);
+        const logits = await this.step(pool, live, opts.lora);
         const next: typeof live = [];
         live.forEach((e, j) => {
           const id = argmaxRow(logits, j, this.config.vocabSize);
-          out[e.seq].push(id);
-          if (out[e.seq].length < maxNewTokens && !stop.has(id)) next.push({ ...e, ids: [id] });
+          out[e.seqId].push(id);
+          if (out[e.seqId].length < maxNewTokens && !stop.has(id)) next.push({ ...e, ids: [id] });
         });
         live = next;
       }
       return out;
     } finally {
-      cache.dispose();
+      pool.dispose();
     }
   }
 
@@ -362,9 +372,9 @@ export class Gpt2Model {
   /**
    * Blocks from..to-1 on the residual stream in hA, in place (the projections back into
    * the stream accumulate onto it). With a cache, the step's keys/values are scattered into
-   * their slots first and attention reads them all from the cache.
+   * their pool blocks first and attention reads each sequence's past from its block table.
    */
-  private encodeBlocks(pass: GPUComputePassEncoder, batch: PackedBatch, from: number, to: number, lora?: LoraApplier, kv?: KvBinding): void {
+  private encodeBlocks(pass: GPUComputePassEncoder, batch: PackedBatch, from: number, to: number, lora?: LoraApplier, kv?: KvBinding, step?: KvStep): void {
     const c = this.config;
     const ws = this.ws;
     const rows = batch.rows;
@@ -375,33 +385,27 @@ export class Gpt2Model {
       const B = this.blocks[l];
       ln(B.ln1);
       encodeProjection(this.ctx, pass, B.cAttn, lnBuf, qkv, rows, { lora });
-      const head = { out: ctxBuf, seqs: ws.get('seqs'), numSeqs: batch.numSeqs, qRows: rows, numHeads: c.numHeads, headDim: H / c.numHeads, causal: true };
-      if (kv) {
-        const cacheBuf = kv.cache.layer(l);
-        encodeScatterRows(this.ctx, pass, {
-          src: qkv,
-          rowIdx: ws.get('kvRows'),
-          dst: cacheBuf,
-          rows,
-          dim: 2 * H,
-          srcStride: 3 * H,
-          srcOffset: H,
-          dstStride: kv.cache.rowStride,
-        });
+      if (kv && step) {
+        encodePagedAttentionLayer(this.ctx, pass, { pool: kv.pool, step, layer: l, qkv, out: ctxBuf, rows, numHeads: c.numHeads });
+      } else {
         encodeAttention(this.ctx, pass, {
-          ...head,
+          out: ctxBuf,
+          seqs: ws.get('seqs'),
+          numSeqs: batch.numSeqs,
+          qRows: rows,
+          numHeads: c.numHeads,
+          headDim: H / c.numHeads,
+          causal: true,
           q: qkv,
-          k: cacheBuf,
-          v: cacheBuf,
-          kvRows: kv.cache.totalRows,
+          k: qkv,
+          v: qkv,
+          kvRows: rows,
           qStride: 3 * H,
           qOffset: 0,
-          kvStride: kv.cache.rowStride,
-          kOffset: 0,
-          vOffset: H,
+          kvStride: 3 * H,
+          kOffset: H,
+          vOffset: 2 * H,
         });
-      } else {
-        encodeAttention(this.ctx, pass, { ...head, q: qkv, k: qkv, v: qkv, kvRows: rows, qStride: 3 * H, qOffset: 0, kvStride: 3 * H, kOffset: H, vOffset: 2 * H });
       }
       encodeProjection(this.ctx, pass, B.cProj, ctxBuf, hA, rows, { lora, accumulate: true });
       ln(B.ln2);

@@ -151,6 +151,68 @@ export interface PlotBuildReport {
   readonly bytes: number;
 }
 
+/** `runtime.completions.create` parameters: OpenAI's legacy completions, `model` = tenant id (as LoRAX and vLLM). */
+export interface CompletionCreateParams {
+  /** The tenant whose adapter generates. */
+  readonly model: string;
+  /** Text, or token ids of the model's tokenizer. */
+  readonly prompt: string | readonly number[];
+  /** Default 16, as OpenAI. */
+  readonly max_tokens?: number;
+  /** Default 1, as OpenAI (0 = greedy). */
+  readonly temperature?: number;
+  /** Default 1. */
+  readonly top_p?: number;
+  readonly stream?: boolean | null;
+  /** Up to a few stop strings; the text ends before the first one to complete. */
+  readonly stop?: string | readonly string[] | null;
+  readonly seed?: number;
+}
+
+/** Per-call options, as the OpenAI SDK takes them. */
+export interface CompletionRequestOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface CompletionChoice {
+  readonly index: number;
+  readonly text: string;
+  /** null on every streamed chunk but the last; 'abort' when the signal ended the request. */
+  readonly finish_reason: 'stop' | 'length' | 'abort' | null;
+}
+
+export interface CompletionUsage {
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
+  readonly total_tokens: number;
+}
+
+export interface Completion {
+  readonly id: string;
+  readonly object: 'text_completion';
+  /** Unix seconds. */
+  readonly created: number;
+  readonly model: string;
+  readonly choices: readonly CompletionChoice[];
+  readonly usage: CompletionUsage;
+}
+
+/** One streamed piece: choices[0].text is the text new since the previous chunk; the last chunk carries usage. */
+export interface CompletionChunk {
+  readonly id: string;
+  readonly object: 'text_completion';
+  readonly created: number;
+  readonly model: string;
+  readonly choices: readonly CompletionChoice[];
+  readonly usage?: CompletionUsage;
+}
+
+export interface CompletionsApi {
+  create(params: CompletionCreateParams & { readonly stream: true }, options?: CompletionRequestOptions): Promise<AsyncIterable<CompletionChunk>>;
+  create(params: CompletionCreateParams & { readonly stream?: false | null }, options?: CompletionRequestOptions): Promise<Completion>;
+  create(params: CompletionCreateParams, options?: CompletionRequestOptions): Promise<Completion | AsyncIterable<CompletionChunk>>;
+}
+
 export interface HmiRuntimeApi {
   info(): Promise<RuntimeInfo>;
   readonly domains: {
@@ -171,6 +233,8 @@ export interface HmiRuntimeApi {
   classify(tenantId: string, input: ModelInput): Promise<ClassifyResult>;
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult>;
   generate(tenantId: string, prompt: ModelInput, options?: GenerateOptions): AsyncIterable<GenerateChunk>;
+  /** OpenAI-style completions over generate(). */
+  readonly completions: CompletionsApi;
   metrics(): Promise<MetricsSnapshot>;
   dispose(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type {
   DomainSpec,
   PlotBuildReport,
   ClassifyResult,
+  CompletionsApi,
   EmbedResult,
   GenerateChunk,
   GenerateOptions,
@@ -25,7 +26,7 @@ import type {
 } from './api.js';
 import type { EncoderRequest, EncoderResult } from './classify-executor.js';
 import { Engine, type EngineSpec } from './engine.js';
-import type { BertConfig } from '../model/config.js';
+import type { BertConfig, Gpt2Config } from '../model/config.js';
 import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { resolveModelSource } from './model-source.js';
@@ -36,6 +37,7 @@ import type { MissPolicy } from '../knowledge/domain/assembler.js';
 import { PlotStore } from '../knowledge/domain/plot-store.js';
 import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
 import { TenantRegistry } from './tenant-registry.js';
+import { createCompletions } from './completions.js';
 
 export interface RuntimeOptions {
   /** navigator.gpu in a page or worker (the default), or the `webgpu` package's GPU in Node. */
@@ -93,6 +95,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRu
       ...(options.storeName !== undefined ? { storeName: options.storeName } : {}),
       ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
       ...(options.tokenBudget !== undefined ? { tokenBudget: options.tokenBudget } : {}),
+      ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
+      ...(options.adapterDtype !== undefined ? { adapterDtype: options.adapterDtype } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   }
@@ -101,8 +105,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRu
   const source = resolveModelSource(options.model);
   options.onProgress?.({ phase: 'model', done: 0, total: 2 });
   const loaded = await loadModel(source);
-  if (loaded.config.family !== 'bert') {
-    throw new HmiError('UNSUPPORTED_MODEL', `${source.describe()} is a ${loaded.config.family} model; this build serves hBERT models`);
+  if (loaded.config.family === 'gpt2') {
+    const { GenerationRuntime } = await import('./generation-runtime.js');
+    return GenerationRuntime.create(gpu!, loaded as LoadedModel & { config: Gpt2Config }, source, options);
   }
   return HmiRuntime.create(gpu!, loaded as LoadedModel & { config: BertConfig }, source, options);
 }
@@ -375,6 +380,12 @@ export class HmiRuntime implements HmiRuntimeApi {
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult> {
     return this.submit(tenantId, input, 'embed') as Promise<EmbedResult>;
   }
+
+  /** OpenAI-style completions over generate(): on an hBERT runtime they reject as generate() does. */
+  readonly completions: CompletionsApi = createCompletions({
+    generate: (tenantId, prompt, options) => this.generate(tenantId, prompt, options),
+    promptTokens: (text) => this.tokenizer.encode(text).length,
+  });
 
   generate(_tenantId: string, _prompt: ModelInput, _options?: GenerateOptions): AsyncIterable<GenerateChunk> {
     const err = new HmiError('UNSUPPORTED', `generation needs an hGPT model; this runtime serves ${this.config.family}`);

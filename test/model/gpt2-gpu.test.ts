@@ -11,7 +11,8 @@ import type { Gpt2Config } from '../../src/model/config.js';
 import { gpt2ForwardRef, gpt2GreedyRef, gpt2LowerRef, gpt2UpperRef, Gpt2KvCacheRef } from '../../src/model/cpu/gpt2-ref.js';
 import { InputError, KvCacheError } from '../../src/model/errors.js';
 import { Gpt2Model } from '../../src/model/gpt2.js';
-import { KvCache } from '../../src/model/kv-cache.js';
+import { KvPoolError } from '../../src/runtime/generation/errors.js';
+import { KvPool } from '../../src/runtime/generation/kv-pool.js';
 import { SingleAdapterLora } from '../../src/model/single-lora.js';
 import { expectClose, testContext } from '../helpers/gpu.js';
 import { gpt2Config, randomAdapter, randomGpt2Weights } from './random-model.js';
@@ -135,47 +136,56 @@ for (const [name, c] of CONFIGS) {
       expect(got).toEqual(prompts.map((p, i) => gpt2GreedyRef(c, weights, p, 4, { adapter: i === 1 ? adapter : undefined })));
     });
 
+    const poolOf = (blocks: number): Promise<KvPool> => {
+      const shape = { numLayers: c.numLayers, hiddenSize: H, blockTokens: 4 };
+      return KvPool.create(ctx, { ...shape, budgetBytes: KvPool.budgetFor(shape, blocks) });
+    };
+
     it('mixes a prefill and decode steps of several sequences in one pass', async () => {
-      const cache = await KvCache.create(ctx, c, { slots: 3, maxLen: 12 });
-      const [a, b] = [cache.alloc(), cache.alloc()];
+      const pool = await poolOf(8);
+      const [a, b] = [1, 2];
+      expect(pool.admit(a, prompts[0].length, 3)).toBe(true);
+      expect(pool.admit(b, prompts[2].length, 2)).toBe(true);
       const refA = new Gpt2KvCacheRef(c);
       const refB = new Gpt2KvCacheRef(c);
       const last = (ref: Float64Array, T: number): Float64Array => ref.subarray((T - 1) * V, T * V);
-      const l0 = await model.step(cache, [{ slot: a, ids: prompts[0] }], lora);
+      const l0 = await model.step(pool, [{ seqId: a, ids: prompts[0] }], lora);
       expectClose(l0, last(gpt2ForwardRef(c, weights, prompts[0], { adapter, cache: refA }).logits, prompts[0].length), RTOL, ATOL);
       // Sequence a decodes one token while b is prefilled, in one pass.
-      const l1 = await model.step(cache, [{ slot: a, ids: [3] }, { slot: b, ids: prompts[2] }], lora);
+      const l1 = await model.step(pool, [{ seqId: a, ids: [3] }, { seqId: b, ids: prompts[2] }], lora);
       expectClose(l1.subarray(0, V), gpt2ForwardRef(c, weights, [3], { adapter, cache: refA }).logits, RTOL, ATOL);
       expectClose(l1.subarray(V), last(gpt2ForwardRef(c, weights, prompts[2], { adapter, cache: refB }).logits, prompts[2].length), RTOL, ATOL);
-      const l2 = await model.step(cache, [{ slot: b, ids: [7] }, { slot: a, ids: [9] }], lora);
+      const l2 = await model.step(pool, [{ seqId: b, ids: [7] }, { seqId: a, ids: [9] }], lora);
       expectClose(l2.subarray(0, V), gpt2ForwardRef(c, weights, [7], { adapter, cache: refB }).logits, RTOL, ATOL);
       expectClose(l2.subarray(V), gpt2ForwardRef(c, weights, [9], { adapter, cache: refA }).logits, RTOL, ATOL);
-      expect([cache.length(a), cache.length(b)]).toEqual([prompts[0].length + 2, prompts[2].length + 1]);
-      await expect(model.step(cache, [{ slot: a, ids: ids(6, 9, V) }])).rejects.toThrow(KvCacheError);
-      expect(() => model.packStep(cache, [{ slot: 2, ids: [1] }])).toThrow(KvCacheError);
-      cache.release(a);
-      expect(cache.alloc()).toBe(a);
-      expect(cache.length(a)).toBe(0);
-      cache.dispose();
+      expect([pool.length(a), pool.length(b)]).toEqual([prompts[0].length + 2, prompts[2].length + 1]);
+      // Past the reservation (prompt + 3 new - 1 positions) the pool refuses the step.
+      await expect(model.step(pool, [{ seqId: a, ids: ids(6, 9, V) }])).rejects.toThrow(KvPoolError);
+      expect(() => model.packStep(pool, [{ seqId: 3, ids: [1] }])).toThrow(KvPoolError);
+      expect(() => model.packStep(pool, [{ seqId: a, ids: [1] }, { seqId: a, ids: [2] }])).toThrow(KvCacheError);
+      pool.free(a);
+      pool.free(b);
+      expect(pool.bytesUsed).toBe(0);
+      pool.dispose();
     });
 
     it('serves the upper layers from a cache that starts at the split', async () => {
       const split = Math.floor(c.numLayers / 2);
-      const cache = await KvCache.create(ctx, c, { slots: 1, maxLen: 10 });
-      const slot = cache.alloc();
+      const pool = await poolOf(4);
+      expect(pool.admit(1, prompts[0].length, 3)).toBe(true);
       const ref = new Gpt2KvCacheRef(c);
       let fed = prompts[0];
       for (let step = 0; step < 3; step++) {
-        const { batch, kv } = model.packStep(cache, [{ slot, ids: fed }]);
+        const { batch, kv } = model.packStep(pool, [{ seqId: 1, ids: fed }]);
         const lower = await model.runLower(batch, split, { kv, lora });
         const out = await model.runUpper(batch, split, lower, { kv, lora, logits: 'last' });
-        cache.advance(slot, fed.length);
+        pool.advance([{ seqId: 1, qStart: 0, qLen: fed.length }]);
         const logits = await model.readLogits(out);
         const r = gpt2ForwardRef(c, weights, fed, { adapter, cache: ref }).logits;
         expectClose(logits, r.subarray((fed.length - 1) * V), RTOL, ATOL);
         fed = [(step * 5 + 1) % V];
       }
-      cache.dispose();
+      pool.dispose();
     });
 
     it('rejects bad input with a named error before any GPU work', async () => {

@@ -16,6 +16,8 @@ export interface StepSeq {
   readonly ids: readonly number[];
   /** Positions already cached for the sequence. */
   readonly past: number;
+  /** The request's group (e.g. its tenant), when it named one. */
+  readonly group?: string;
 }
 
 /**
@@ -29,6 +31,11 @@ export interface GenerationRequest {
   readonly maxNewTokens: number;
   /** Default: greedy. A seed makes sampled output reproducible, whatever else shares the batch. */
   readonly sampling?: SamplerOptions;
+  /**
+   * A sampler to draw with instead of one made from `sampling`: a request resumed from its
+   * prompt + tokens so far (after a device loss) keeps drawing from where its stream stopped.
+   */
+  readonly sampler?: Sampler;
   /** Aborting ends the request at once (finishReason 'cancelled') and frees its KV blocks. */
   readonly signal?: AbortSignal;
   /**
@@ -37,6 +44,11 @@ export interface GenerationRequest {
    * text). A throw fails the request with that error.
    */
   readonly onToken?: (tokenId: number) => boolean | void;
+  /**
+   * Sequences of one group are adjacent in every step's batch (groups in sorted order), so a
+   * per-group computation such as a tenant's LoRA sees one contiguous run of rows.
+   */
+  readonly group?: string;
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled';
@@ -76,6 +88,14 @@ interface Seq {
   readonly unlisten: () => void;
 }
 
+/** Ungrouped sequences first, then groups in code-unit order. */
+function compareGroups(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  return a < b ? -1 : 1;
+}
+
 /**
  * Continuous batching (Orca's iteration-level scheduling), independent of the model: each
  * step feeds every active sequence one token (or its whole prompt, in the same step, when
@@ -111,7 +131,7 @@ export class ContinuousBatcher {
     let sampler: Sampler;
     try {
       kvTokens(req.promptIds.length, req.maxNewTokens);
-      sampler = createSampler(req.sampling);
+      sampler = req.sampler ?? createSampler(req.sampling);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -191,11 +211,12 @@ export class ContinuousBatcher {
   }
 
   private async step(): Promise<void> {
-    const batch = this.active.slice();
+    // Stable: within a group, sequences keep their order of arrival.
+    const batch = this.active.slice().sort((a, b) => compareGroups(a.req.group, b.req.group));
     let rows: readonly ArrayLike<number>[];
     this.inStep = true;
     try {
-      rows = await this.o.step(batch.map((s) => ({ seqId: s.seqId, ids: s.pending, past: s.past })));
+      rows = await this.o.step(batch.map((s) => ({ seqId: s.seqId, ids: s.pending, past: s.past, ...(s.req.group !== undefined ? { group: s.req.group } : {}) })));
       if (rows.length !== batch.length) throw new InvalidInputError(`the step returned ${rows.length} logits rows for ${batch.length} sequences`);
     } catch (e) {
       this.inStep = false;

@@ -113,6 +113,13 @@ export class KvPool {
     return new KvPool(ctx, new BlockAllocator(numBlocks, B), fromLayer, o.numLayers, H, buffers, layersPerBuffer, seqsBuffer, tableBuffer);
   }
 
+  /** The smallest budgetBytes for which create() makes at least `blocks` blocks of this shape. */
+  static budgetFor(shape: Omit<KvPoolOptions, 'budgetBytes' | 'maxBufferBytes'>, blocks: number): number {
+    const layers = shape.numLayers - (shape.fromLayer ?? 0);
+    const blockBytes = (shape.blockTokens ?? 16) * 2 * shape.hiddenSize * 4 * layers;
+    return STEP_SLACK_BYTES + blocks * (blockBytes + STEP_BYTES_PER_BLOCK);
+  }
+
   get blockTokens(): number {
     return this.blocks.blockTokens;
   }

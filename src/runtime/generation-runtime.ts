@@ -1,0 +1,578 @@
+import { DeviceLostError, HmiError } from '../errors.js';
+import { matmulChoices } from '../gpu/autotune.js';
+import type { LoadedModel, ModelSource } from '../formats/model-source.js';
+import type { HmiTokenizer } from '../formats/tokenizer.js';
+import type { Gpt2Config } from '../model/config.js';
+import type { TenantStore } from '../knowledge/task/store.js';
+import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
+import { IdbTenantStore } from '../knowledge/task/store-idb.js';
+import type {
+  ClassifyResult,
+  CompletionsApi,
+  DomainInfo,
+  EmbedResult,
+  GenerateChunk,
+  GenerateOptions,
+  HmiRuntimeApi,
+  MetricsSnapshot,
+  ModelInput,
+  PlotBuildReport,
+  ProgressCallback,
+  RuntimeInfo,
+  SyntheticTenantsOptions,
+  TenantInfo,
+  TenantSpec,
+} from './api.js';
+import { createCompletions } from './completions.js';
+import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './errors.js';
+import { Channel } from './generation/channel.js';
+import { ContinuousBatcher, type FinishReason, type StepSeq } from './generation/continuous-batch.js';
+import { KvTooLargeError } from './generation/errors.js';
+import { kvTokens } from './generation/kv-blocks.js';
+import { createSampler, validateSamplerOptions, type SamplerOptions } from './generation/sampler.js';
+import { StopStringMatcher } from './generation/stop.js';
+import { TokenRate } from './generation/token-rate.js';
+import { GenerationEngine, type GenerationEngineSpec } from './generation-engine.js';
+import { Metrics } from './metrics.js';
+import type { RuntimeOptions } from './runtime.js';
+import { TenantRegistry } from './tenant-registry.js';
+
+export interface GenerationRuntimeOptions extends RuntimeOptions {
+  /** GPU bytes of the paged KV cache shared by every request. Default min(64 MiB, half the largest buffer). */
+  readonly kvBytes?: number;
+  /** Positions per KV block. Default 16. */
+  readonly kvBlockTokens?: number;
+  /** Most requests decoding at once (one step's sequences). Default 64. */
+  readonly maxActive?: number;
+  /** Time the matmul variants at start-up. Default true. */
+  readonly autotune?: boolean;
+}
+
+/** GenerateOptions.maxTokens when omitted (OpenAI's completions default). */
+const DEFAULT_MAX_TOKENS = 16;
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+const unsupported = (what: string): HmiError => new HmiError('UNSUPPORTED', `${what} needs an hBERT model; this runtime serves hGPT (gpt2) generation`);
+
+/** A generate() call, checked and tokenized before any GPU work. */
+interface Prepared {
+  readonly tenantId: string;
+  readonly ids: readonly number[];
+  readonly maxTokens: number;
+  readonly sampling: SamplerOptions;
+  readonly stop: readonly string[];
+}
+
+/** A request in flight: how the runtime ends it from outside (tenant removed, runtime disposed). */
+interface Live {
+  readonly tenantId: string;
+  readonly controller: AbortController;
+  /** Why the runtime aborted it; undefined = the caller's signal or an early return. */
+  error?: unknown;
+}
+
+/** One engine and the decode loop that feeds it; replaced together when the device is lost. */
+interface Lane {
+  readonly engine: GenerationEngine;
+  readonly batcher: ContinuousBatcher;
+}
+
+/**
+ * The hGPT runtime: many tenants' generation requests decoded together by continuous batching.
+ * Each step is one forward pass over every active request of every tenant (rows grouped by
+ * tenant into segments for the batched LoRA), requests join between steps with their prompt
+ * prefilled in the same pass, and leave as soon as they finish, returning their KV blocks.
+ * Admission is by KV budget: a request waits while the paged cache is short and is rejected
+ * with KvTooLargeError only if it could never fit. A tenant's adapter is paged into the GPU pool
+ * and pinned from before its request's first step until the request ends.
+ */
+export class GenerationRuntime implements HmiRuntimeApi {
+  private readonly registry: TenantRegistry;
+  private readonly rate = new TokenRate(now);
+  private readonly live = new Set<Live>();
+  /** Requests waiting for adapter-pool room, woken whenever a pin is released. */
+  private pinWaiters: (() => void)[] = [];
+  /** The pending adapter load of each tenant (see ensureOne). */
+  private readonly loading = new Map<string, Promise<void>>();
+  private recovering: Promise<void> | null = null;
+  private disposed = false;
+  readonly completions: CompletionsApi;
+
+  private lane: Lane;
+
+  private constructor(
+    engine: GenerationEngine,
+    private readonly spec: GenerationEngineSpec,
+    private readonly tokenizer: HmiTokenizer,
+    private readonly modelId: string,
+    private readonly modelHash: string,
+    private readonly metricsState: Metrics,
+    readonly split: number,
+    store: TenantStore,
+    options: GenerationRuntimeOptions,
+    private readonly maxStepTokens: number,
+  ) {
+    this.registry = new TenantRegistry(
+      store,
+      { config: spec.config, split, modelId, modelHash, dtype: options.adapterDtype ?? 'f32' },
+      {
+        checkFits: (id, adapter) => this.lane.engine.pool.checkFits(id, adapter),
+        checkDomain: (domain) => {
+          if (domain !== '') throw new InvalidInputError(`tenant domain "${domain}": hGPT generation serves tenants without a domain (all layers from the base model)`);
+        },
+        invalidate: (id) => this.lane.engine.residency.invalidate(id),
+        removed: (id) => {
+          for (const l of this.live) if (l.tenantId === id) this.end(l, new UnknownTenantError(id));
+        },
+        isResident: (id) => this.lane.engine.pool.has(id),
+      },
+      metricsState,
+    );
+    this.lane = this.makeLane(engine);
+    this.completions = createCompletions({
+      generate: (tenantId, prompt, o) => this.generate(tenantId, prompt, o),
+      promptTokens: (text) => this.tokenizer.encode(text).length,
+    });
+  }
+
+  get config(): Gpt2Config {
+    return this.spec.config;
+  }
+
+  static async create(gpu: GPU, loaded: LoadedModel & { readonly config: Gpt2Config }, source: ModelSource, options: GenerationRuntimeOptions = {}): Promise<GenerationRuntime> {
+    options.onProgress?.({ phase: 'model', done: 1, total: 2 });
+    const store = options.store ?? (typeof indexedDB !== 'undefined' ? new IdbTenantStore() : new MemoryTenantStore());
+    const metrics = new Metrics(now);
+    const tokenBudget = options.tokenBudget ?? 512;
+    const maxActive = options.maxActive ?? 64;
+    if (!Number.isInteger(maxActive) || maxActive < 1) throw new InvalidInputError(`maxActive must be an integer >= 1, got ${maxActive}`);
+    const spec: GenerationEngineSpec = {
+      gpu,
+      config: loaded.config,
+      weights: loaded.weights,
+      store,
+      ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
+      ...(options.kvBytes !== undefined ? { kvBytes: options.kvBytes } : {}),
+      ...(options.kvBlockTokens !== undefined ? { kvBlockTokens: options.kvBlockTokens } : {}),
+      ...(options.autotune !== undefined ? { autotune: options.autotune } : {}),
+      tokenBudget,
+      maxActive,
+      metrics,
+    };
+    const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
+    const engine = await GenerationEngine.create(spec);
+    let runtime: GenerationRuntime | undefined;
+    try {
+      runtime = new GenerationRuntime(
+        engine,
+        spec,
+        loaded.tokenizer,
+        source.describe(),
+        loaded.hash,
+        metrics,
+        split,
+        store,
+        options,
+        tokenBudget,
+      );
+      await runtime.registry.load();
+    } catch (e) {
+      engine.destroy();
+      throw e;
+    }
+    runtime.watch(engine);
+    options.onProgress?.({ phase: 'ready', done: 1, total: 1 });
+    return runtime;
+  }
+
+  /** The engine's decode loop: one model step per batcher step, the step's rows grouped by tenant. */
+  private makeLane(engine: GenerationEngine): Lane {
+    const V = this.spec.config.vocabSize;
+    const step = async (batch: readonly StepSeq[]): Promise<Float32Array[]> => {
+      const segments: { tenantId: string; rowStart: number; rowCount: number }[] = [];
+      let row = 0;
+      for (const s of batch) {
+        const tenantId = s.group as string;
+        const last = segments[segments.length - 1];
+        if (last && last.tenantId === tenantId) last.rowCount += s.ids.length;
+        else segments.push({ tenantId, rowStart: row, rowCount: s.ids.length });
+        row += s.ids.length;
+      }
+      engine.lora.setBatch(segments);
+      const logits = await engine.model.step(
+        engine.kv,
+        batch.map((s) => ({ seqId: s.seqId, ids: s.ids })),
+        engine.lora,
+      );
+      this.rate.add(batch.length);
+      return batch.map((_, i) => logits.subarray(i * V, (i + 1) * V));
+    };
+    const batcher = new ContinuousBatcher({ kv: engine.kv, step, maxActive: this.spec.maxActive, maxStepTokens: this.maxStepTokens });
+    return { engine, batcher };
+  }
+
+  /** Recovers when the device is lost while no step runs (idle tab, driver reset). */
+  private watch(engine: GenerationEngine): void {
+    void engine.ctx.lost.then(() => {
+      if (!this.disposed && engine === this.lane.engine && !engine.ctx.isDestroyed) void this.recover(engine).catch(() => undefined);
+    });
+  }
+
+  /** Builds a new engine once per loss; concurrent callers share the same recovery. */
+  private recover(lost: GenerationEngine): Promise<void> {
+    if (lost !== this.lane.engine) return this.recovering ?? Promise.resolve();
+    this.recovering ??= (async () => {
+      try {
+        const old = this.lane;
+        // Sequences still in the old loop fail on its lost device; let them drain before its buffers go.
+        await old.batcher.idle().catch(() => undefined);
+        try {
+          old.engine.destroy();
+        } catch {
+          // Already lost: destroying what is left is best effort.
+        }
+        const engine = await GenerationEngine.create(this.spec);
+        this.lane = this.makeLane(engine);
+        this.metricsState.deviceRecoveries++;
+        this.watch(engine);
+      } finally {
+        this.recovering = null;
+      }
+    })();
+    return this.recovering;
+  }
+
+  async info(): Promise<RuntimeInfo> {
+    this.alive();
+    const { engine } = this.lane;
+    return {
+      family: 'gpt2',
+      modelId: this.modelId,
+      modelHash: this.modelHash,
+      hiddenSize: this.config.hiddenSize,
+      numLayers: this.config.numLayers,
+      splitLayer: this.split,
+      adapter: `${engine.ctx.adapterInfo.vendor} ${engine.ctx.adapterInfo.architecture}`.trim() || 'unknown',
+      matmulVariants: matmulChoices(engine.ctx),
+    };
+  }
+
+  readonly domains = {
+    add: async (): Promise<void> => {
+      throw unsupported('domain knowledge (PLOT)');
+    },
+    list: async (): Promise<DomainInfo[]> => [],
+    build: async (): Promise<PlotBuildReport> => {
+      throw unsupported('domain knowledge (PLOT)');
+    },
+    rebuild: async (): Promise<void> => {
+      throw unsupported('domain knowledge (PLOT)');
+    },
+  };
+
+  readonly tenants = {
+    add: async (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => {
+      this.alive();
+      await this.registry.add(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress);
+    },
+    addSynthetic: async (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => {
+      this.alive();
+      return this.registry.addSynthetic(options, onProgress);
+    },
+    remove: async (id: string): Promise<void> => {
+      this.alive();
+      await this.registry.remove(id);
+    },
+    list: async (): Promise<TenantInfo[]> => {
+      this.alive();
+      return this.registry.list();
+    },
+  };
+
+  classify(_tenantId: string, _input: ModelInput): Promise<ClassifyResult> {
+    return Promise.reject(unsupported('classification'));
+  }
+
+  embed(_tenantId: string, _input: ModelInput): Promise<EmbedResult> {
+    return Promise.reject(unsupported('embedding'));
+  }
+
+  /**
+   * Streams the tenant's continuation of the prompt, one chunk per generated token; the last
+   * chunk has done = true and the finish reason. A stop token ends generation with its chunk
+   * (its text left out), a stop string with the text before it. Aborting the signal (or leaving
+   * the loop early) ends the request at once and frees its KV blocks; an abort yields a last
+   * chunk with tokenId -1. Bad input rejects on the first next(), before any GPU work.
+   */
+  generate(tenantId: string, prompt: ModelInput, options: GenerateOptions = {}): AsyncIterable<GenerateChunk> {
+    return this.stream(tenantId, prompt, options);
+  }
+
+  private async *stream(tenantId: string, prompt: ModelInput, options: GenerateOptions): AsyncGenerator<GenerateChunk, void, undefined> {
+    let req: Prepared;
+    try {
+      req = this.prepare(tenantId, prompt, options);
+    } catch (e) {
+      this.metricsState.requestsRejected++;
+      throw e;
+    }
+    const live: Live = { tenantId, controller: new AbortController() };
+    const onAbort = (): void => live.controller.abort();
+    options.signal?.addEventListener('abort', onAbort);
+    if (options.signal?.aborted) live.controller.abort();
+    this.live.add(live);
+    const out = new Channel<GenerateChunk>();
+    const task = this.run(req, live, out).then(
+      () => out.close(),
+      (e) => {
+        this.metricsState.requestsRejected++;
+        out.fail(e);
+      },
+    );
+    try {
+      yield* out;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      live.controller.abort();
+      await task;
+      this.live.delete(live);
+    }
+  }
+
+  /** Every check that needs no GPU: tenant, prompt, options, and whether the KV pool could ever hold the request. */
+  private prepare(tenantId: string, prompt: ModelInput, o: GenerateOptions): Prepared {
+    this.alive();
+    if (!this.registry.get(tenantId)) throw new UnknownTenantError(tenantId);
+    const ids = this.tokenize(prompt);
+    const maxTokens = o.maxTokens ?? DEFAULT_MAX_TOKENS;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError(`maxTokens must be an integer >= 0, got ${maxTokens}`);
+    const P = this.config.maxPositions;
+    // The last generated token is never fed back, so it needs no position.
+    if (ids.length + maxTokens - 1 > P) throw new InvalidInputError(`${ids.length} prompt tokens + ${maxTokens} new exceed the model's ${P} positions`);
+    const V = this.config.vocabSize;
+    for (const id of o.stopTokenIds ?? []) if (!Number.isInteger(id) || id < 0 || id >= V) throw new InvalidInputError(`stop token id ${id} is outside the vocabulary 0..${V - 1}`);
+    const sampling: SamplerOptions = {
+      ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+      ...(o.topK !== undefined ? { topK: o.topK } : {}),
+      ...(o.topP !== undefined ? { topP: o.topP } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(o.stopTokenIds ? { stopTokenIds: o.stopTokenIds } : {}),
+    };
+    validateSamplerOptions(sampling);
+    const stop = o.stop ?? [];
+    if (!Array.isArray(stop)) throw new InvalidInputError('stop must be an array of strings');
+    new StopStringMatcher(stop);
+    const kv = this.lane.engine.kv;
+    const tokens = kvTokens(ids.length, maxTokens);
+    const blocks = kv.blocks.blocksFor(tokens);
+    if (blocks > kv.numBlocks) throw new KvTooLargeError(tokens, blocks, kv.numBlocks);
+    return { tenantId, ids, maxTokens, sampling, stop };
+  }
+
+  private tokenize(input: ModelInput): number[] {
+    let ids: number[];
+    if (typeof input === 'string') {
+      if (input.length === 0) throw new InvalidInputError('the prompt is empty');
+      ids = this.tokenizer.encode(input);
+    } else if (Array.isArray(input)) {
+      ids = [...input];
+      ids.forEach((id, i) => {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+          throw new InvalidInputError(`token id ${id} at position ${i} is outside the vocabulary 0..${this.config.vocabSize - 1}`);
+        }
+      });
+    } else {
+      throw new InvalidInputError('the prompt must be a string or an array of token ids');
+    }
+    if (ids.length === 0) throw new InvalidInputError('the prompt has no tokens');
+    if (ids.length > this.config.maxPositions) throw new InvalidInputError(`the prompt has ${ids.length} tokens; the model takes at most ${this.config.maxPositions}`);
+    return ids;
+  }
+
+  /**
+   * Drives one request to its end, pushing chunks as tokens come. If the device is lost under
+   * it, the runtime recovers and the request continues once on the new engine from its prompt
+   * plus the tokens it already streamed, with the same sampler (so a seeded request's output is
+   * as if nothing happened); a second loss rejects it with DeviceLostError.
+   */
+  private async run(req: Prepared, live: Live, out: Channel<GenerateChunk>): Promise<void> {
+    const start = now();
+    const signal = live.controller.signal;
+    const decoder = this.tokenizer.createStreamDecoder();
+    const stopText = new StopStringMatcher(req.stop);
+    const stopIds = new Set(req.sampling.stopTokenIds ?? []);
+    // One sampler for the request's whole life: a restart continues its random stream.
+    const sampler = createSampler(req.sampling);
+    const generated: number[] = [];
+    let ended = false;
+    const emitEnd = (tokenId: number, text: string, reason: GenerateChunk['finishReason']): void => {
+      ended = true;
+      out.push({ tokenId, text: text + (stopText.stopped ? '' : stopText.flush()), done: true, finishReason: reason });
+    };
+    const onToken = (id: number): boolean => {
+      generated.push(id);
+      if (stopIds.has(id)) {
+        // The stop token's own text is not part of the output.
+        const rest = stopText.push(decoder.flush());
+        emitEnd(id, rest.text, 'stop');
+        return true;
+      }
+      const piece = stopText.push(decoder.push(id));
+      if (piece.stopped) {
+        emitEnd(id, piece.text, 'stop');
+        return true;
+      }
+      if (generated.length >= req.maxTokens) {
+        emitEnd(id, piece.text + stopText.push(decoder.flush()).text, stopText.stopped ? 'stop' : 'length');
+        return true;
+      }
+      out.push({ tokenId: id, text: piece.text, done: false });
+      return false;
+    };
+
+    for (let attempt = 0; ; attempt++) {
+      if (this.recovering) await this.recovering;
+      this.alive();
+      const { engine, batcher } = this.lane;
+      let reason: FinishReason;
+      try {
+        if (!(await this.pin(engine, req.tenantId, signal))) {
+          reason = 'cancelled';
+        } else {
+          try {
+            const remaining = req.maxTokens - generated.length;
+            reason =
+              remaining === 0
+                ? 'length'
+                : (
+                    await batcher.generate({
+                      promptIds: [...req.ids, ...generated],
+                      maxNewTokens: remaining,
+                      sampler,
+                      signal,
+                      group: req.tenantId,
+                      onToken,
+                    })
+                  ).finishReason;
+          } finally {
+            engine.residency.unpin([req.tenantId]);
+            this.wakePinWaiters();
+          }
+        }
+      } catch (e) {
+        if (!this.disposed && !ended && (await engine.failedByLoss())) {
+          if (attempt > 0) throw new DeviceLostError('lost twice', 'the GPU device was lost again while re-running this request');
+          await this.recover(engine);
+          continue;
+        }
+        throw e;
+      }
+      if (reason === 'cancelled') {
+        if (live.error !== undefined) throw live.error;
+        if (!ended) emitEnd(-1, decoder.flush(), 'abort');
+      } else if (!ended) {
+        emitEnd(generated[generated.length - 1] ?? -1, decoder.flush(), 'length');
+      }
+      this.metricsState.recordBatch([{ tenantId: req.tenantId, tokens: generated.length, latencyMs: now() - start }]);
+      return;
+    }
+  }
+
+  /**
+   * Pages the tenant's adapter in and pins it on `engine`. While the adapter pool is full of
+   * other requests' pinned tenants, waits for one of them to end. false = aborted meanwhile.
+   */
+  private async pin(engine: GenerationEngine, tenantId: string, signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (signal.aborted) return false;
+      const e = (await this.ensureOne(engine, tenantId)).get(tenantId);
+      if (e === undefined) {
+        if (!signal.aborted) return true;
+        engine.residency.unpin([tenantId]);
+        this.wakePinWaiters();
+        return false;
+      }
+      if (!engine.residency.retryable(e) || engine.pool.stats().pinnedTenants === 0) throw e;
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        signal.addEventListener('abort', wake);
+        this.pinWaiters.push(wake);
+      });
+    }
+  }
+
+  /**
+   * TaskResidency.ensure, one call per tenant at a time: two concurrent misses of one tenant
+   * would both load it, and the second load cannot replace the copy the first one pinned.
+   */
+  private ensureOne(engine: GenerationEngine, tenantId: string): Promise<Map<string, unknown>> {
+    const prior = this.loading.get(tenantId) ?? Promise.resolve();
+    const run = prior.then(() => engine.residency.ensure([tenantId]));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.loading.set(tenantId, settled);
+    void settled.then(() => {
+      if (this.loading.get(tenantId) === settled) this.loading.delete(tenantId);
+    });
+    return run;
+  }
+
+  private wakePinWaiters(): void {
+    const waiters = this.pinWaiters;
+    this.pinWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Ends a request from the runtime's side; its stream rejects with `error`. */
+  private end(l: Live, error: unknown): void {
+    l.error ??= error;
+    l.controller.abort();
+  }
+
+  async metrics(): Promise<MetricsSnapshot> {
+    const m = this.metricsState;
+    const { engine, batcher } = this.lane;
+    const pool = engine.pool.stats();
+    const lookups = m.poolHits + m.poolMisses;
+    return {
+      requestsPerSecond: m.rates().requestsPerSecond,
+      tokensPerSecond: this.rate.perSecond(),
+      tenantsRegistered: this.registry.size,
+      tenantsResident: pool.residentTenants,
+      queueDepth: batcher.waitingCount + this.pinWaiters.length,
+      p50Ms: m.latency.percentile(50),
+      p99Ms: m.latency.percentile(99),
+      poolBytesUsed: pool.bytesUsed,
+      poolBytesTotal: pool.bytesTotal,
+      poolHitRate: lookups ? m.poolHits / lookups : 0,
+      bytesUploaded: pool.bytesUploaded,
+      requestsServed: m.requestsServed,
+      requestsRejected: m.requestsRejected,
+      plotHitRate: 0,
+      kvBytesUsed: engine.kv.bytesUsed,
+      kvBytesTotal: engine.kv.bytesTotal,
+      deviceRecoveries: m.deviceRecoveries,
+      prefetchHidden: 0,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const l of this.live) this.end(l, new RuntimeDisposedError());
+    this.wakePinWaiters();
+    if (this.recovering) await this.recovering.catch(() => undefined);
+    await this.lane.batcher.idle().catch(() => undefined);
+    this.lane.engine.destroy();
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new RuntimeDisposedError();
+  }
+}
