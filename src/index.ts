@@ -2,6 +2,9 @@
 
 // The runtime: create it, register tenants, classify/embed, metrics.
 export { createRuntime, HmiRuntime, type RuntimeOptions } from './runtime/runtime.js';
+export { GenerationRuntime } from './runtime/generation-runtime.js';
+export { createCompletions } from './runtime/completions.js';
+export { KvTooLargeError, KvPoolError } from './runtime/generation/errors.js';
 export type * from './runtime/api.js';
 export { syntheticTenant } from './runtime/synthetic-tenants.js';
 export * from './runtime/errors.js';

@@ -38,12 +38,6 @@ import type { RuntimeOptions } from './runtime.js';
 import { TenantRegistry } from './tenant-registry.js';
 
 export interface GenerationRuntimeOptions extends RuntimeOptions {
-  /** GPU bytes of the paged KV cache shared by every request. Default min(64 MiB, half the largest buffer). */
-  readonly kvBytes?: number;
-  /** Positions per KV block. Default 16. */
-  readonly kvBlockTokens?: number;
-  /** Most requests decoding at once (one step's sequences). Default 64. */
-  readonly maxActive?: number;
   /** Time the matmul variants at start-up. Default true. */
   readonly autotune?: boolean;
 }

@@ -68,6 +68,12 @@ export interface RuntimeOptions {
   readonly plotStore?: PlotStore;
   /** GPU cache slots for PLOT entries. Default 4 x tokenBudget. */
   readonly plotCacheSlots?: number;
+  /** hGPT: GPU bytes for the paged KV cache of all requests. Default min(64 MiB, half the largest buffer). */
+  readonly kvBytes?: number;
+  /** hGPT: tokens per KV block. Default 16. */
+  readonly kvBlockTokens?: number;
+  /** hGPT: requests decoding at once. Default 64. */
+  readonly maxActive?: number;
   readonly onProgress?: ProgressCallback;
 }
 
@@ -97,6 +103,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRu
       ...(options.tokenBudget !== undefined ? { tokenBudget: options.tokenBudget } : {}),
       ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
       ...(options.adapterDtype !== undefined ? { adapterDtype: options.adapterDtype } : {}),
+      ...(options.kvBytes !== undefined ? { kvBytes: options.kvBytes } : {}),
+      ...(options.kvBlockTokens !== undefined ? { kvBlockTokens: options.kvBlockTokens } : {}),
+      ...(options.maxActive !== undefined ? { maxActive: options.maxActive } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   }

@@ -44,6 +44,9 @@ export interface RemoteRuntimeOptions {
   readonly tokenBudget?: number;
   readonly maxWaitMs?: number;
   readonly adapterDtype?: 'f32' | 'f16';
+  readonly kvBytes?: number;
+  readonly kvBlockTokens?: number;
+  readonly maxActive?: number;
 }
 
 /** Generation options without the AbortSignal; aborting goes through PullStream.cancel(). */
