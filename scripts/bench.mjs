@@ -1,19 +1,32 @@
 #!/usr/bin/env node
-// `npm run bench [-- <scenario>...]`: serves the repo with Vite, opens each scenario's page
-// under bench/ in headless system Chromium (SwiftShader unless HMI_HARDWARE=1, as in
-// playwright.config.ts), waits for the page to publish window.__benchResult, then lets the
-// scenario print its table and write bench/results/<scenario>.json.
-// With no argument every scenario runs. A new scenario is one entry in SCENARIOS.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// `npm run bench [-- <scenario>...] [--node] [--full] [--requests=N] [--slices=N]
+//   [--tenants=1,100,...] [--sequential=..] [--merged=..] [--cold=N] [--generate=..] [--generate-requests=N]`
+//
+// Runtime scenarios (multiTenantOverhead, vsSequential, vsMergedSwap, prefetchHidden,
+// memoryPerTenant; slots generate, plotSpeedup, vsTfjs) are TypeScript modules under
+// bench/scenarios/, run by bench/lib/driver.ts either in headless system Chromium (the page
+// bench/runtime/index.html served by Vite; the default) or, with --node, in this process on
+// Dawn (tsx compiles them; bin/wgsl-hook.mjs serves the shader imports).
+// `kernels` opens bench/kernels/ in Chromium and writes bench/results/kernels.json; `matmul`
+// puts that table into latest.json (running kernels first only if it never ran).
+// Everything ends in bench/results/latest.{json,md,svg} and a table on stdout.
+// With no scenario named, every runtime scenario and matmul run. SwiftShader unless HMI_HARDWARE=1.
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { register } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright';
+import { register as registerTsx } from 'tsx/esm/api';
 import { createServer } from 'vite';
+
+registerTsx();
+// After tsx, so it runs first (the last registered hook is outermost).
+register('../bin/wgsl-hook.mjs', import.meta.url);
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = resolve(root, 'bench/results');
 
-const SCENARIOS = {
+const PAGES = {
   kernels: {
     page: '/bench/kernels/index.html',
     timeoutMs: 30 * 60_000,
@@ -59,49 +72,42 @@ function writeResult(name, data) {
   console.log(`wrote ${file}`);
 }
 
-async function runScenario(browser, baseUrl, name, scenario) {
-  console.log(`\n=== bench ${name}: ${scenario.page}`);
+async function runPage(browser, baseUrl, name, path, timeoutMs) {
+  console.log(`\n=== bench ${name} in Chromium: ${path}`);
   const page = await browser.newPage();
   page.on('console', (msg) => {
     if (msg.type() === 'log' || msg.type() === 'error') console.log(`  [page] ${msg.text()}`);
   });
   page.on('pageerror', (err) => console.error(`  [page error] ${err.message}`));
   try {
-    await page.goto(new URL(scenario.page, baseUrl).href);
-    await page.waitForFunction(() => window.__benchResult !== undefined, undefined, { timeout: scenario.timeoutMs, polling: 500 });
+    await page.goto(new URL(path, baseUrl).href);
+    await page.waitForFunction(() => window.__benchResult !== undefined, undefined, { timeout: timeoutMs, polling: 500 });
     const outcome = await page.evaluate(() => window.__benchResult);
-    if (!outcome.ok) throw new Error(`scenario ${name} failed in the page: ${outcome.error}`);
-    scenario.report(outcome.result);
+    if (!outcome.ok) throw new Error(`${name} failed in the page: ${outcome.error}`);
+    return outcome.result;
   } finally {
     await page.close();
   }
 }
 
-async function main() {
-  const asked = process.argv.slice(2);
-  const unknown = asked.filter((n) => !(n in SCENARIOS));
-  if (unknown.length) {
-    console.error(`unknown scenario ${unknown.join(', ')}; available: ${Object.keys(SCENARIOS).join(', ')}`);
-    process.exit(2);
-  }
-  const names = asked.length ? asked : Object.keys(SCENARIOS);
-
-  const hardware = process.env.HMI_HARDWARE === '1';
-  const server = await createServer({
-    root,
-    configFile: resolve(root, 'vite.config.ts'),
-    logLevel: 'warn',
-    server: { port: 0, host: 'localhost' },
-    // Pre-bundled up front: discovering them on first load would make Vite reload the page mid-run.
-    optimizeDeps: { include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu'] },
-  });
-  let browser;
-  try {
+/** Vite + headless Chromium, started on first use and shared by every page of the run. */
+function browserSession() {
+  let started = null;
+  const start = async () => {
+    const hardware = process.env.HMI_HARDWARE === '1';
+    const server = await createServer({
+      root,
+      configFile: resolve(root, 'vite.config.ts'),
+      logLevel: 'warn',
+      // No watcher, no HMR: an edit anywhere in the repo (colleagues work in it) must not reload a page mid-run.
+      server: { port: 0, host: 'localhost', hmr: false, watch: null },
+      // Pre-bundled up front: discovering them on first load would make Vite reload the page mid-run.
+      optimizeDeps: { include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', 'idb-keyval', '@huggingface/tokenizers'] },
+    });
     await server.listen();
     const address = server.httpServer?.address();
     if (!address || typeof address === 'string') throw new Error('Vite did not report its port');
-    const baseUrl = `http://localhost:${address.port}/`;
-    browser = await chromium.launch({
+    const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       args: [
         '--enable-unsafe-webgpu',
@@ -113,14 +119,91 @@ async function main() {
         '--no-first-run',
       ],
     });
-    for (const name of names) await runScenario(browser, baseUrl, name, SCENARIOS[name]);
+    return { server, browser, baseUrl: `http://localhost:${address.port}/` };
+  };
+  return {
+    get: () => (started ??= start()),
+    close: async () => {
+      if (!started) return;
+      const { server, browser } = await started;
+      await browser.close();
+      await server.close();
+    },
+  };
+}
+
+function parseArgs(argv, bench) {
+  const names = [];
+  const flags = { node: false, full: false };
+  const opts = { ...bench.DEFAULT_OPTIONS };
+  const list = (v) => v.split(',').map(Number);
+  for (const a of argv) {
+    const [k, v] = a.split('=');
+    if (a === '--node') flags.node = true;
+    else if (a === '--full') flags.full = true;
+    else if (k === '--requests') opts.requests = Number(v);
+    else if (k === '--slices') opts.slices = Number(v);
+    else if (k === '--tenants') opts.tenantCounts = list(v);
+    else if (k === '--sequential') opts.sequentialTenants = list(v);
+    else if (k === '--merged') opts.mergedTenants = list(v);
+    else if (k === '--cold') opts.coldTenants = Number(v);
+    else if (k === '--generate') opts.generateTenants = list(v);
+    else if (k === '--generate-requests') opts.generateRequests = Number(v);
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    else names.push(a);
+  }
+  if (flags.full) opts.tenantCounts = [...new Set([...opts.tenantCounts, 100000])];
+  return { names, flags, opts };
+}
+
+async function main() {
+  const bench = await import('../bench/node-main.ts');
+  const { names: asked, flags, opts } = parseArgs(process.argv.slice(2), bench);
+  const runtimeNames = Object.keys(bench.RUNTIME_SCENARIOS);
+  const known = [...Object.keys(PAGES), 'matmul', ...runtimeNames];
+  const unknown = asked.filter((n) => !known.includes(n));
+  if (unknown.length) {
+    console.error(`unknown scenario ${unknown.join(', ')}; available: ${known.join(', ')}`);
+    process.exit(2);
+  }
+  const names = asked.length ? asked : [...runtimeNames, 'matmul'];
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const session = browserSession();
+  try {
+    if (names.includes('kernels') || (names.includes('matmul') && !existsSync(resolve(resultsDir, 'kernels.json')))) {
+      const { browser, baseUrl } = await session.get();
+      PAGES.kernels.report(await runPage(browser, baseUrl, 'kernels', PAGES.kernels.page, PAGES.kernels.timeoutMs));
+    }
+    const runtime = names.filter((n) => runtimeNames.includes(n));
+    const wantsReport = runtime.length > 0 || names.includes('matmul');
+    if (!wantsReport) return;
+    let results;
+    if (runtime.length === 0) {
+      results = bench.emptyResults();
+      results.machine = { ...results.machine, command };
+    } else if (flags.node) {
+      console.log(`\n=== bench ${runtime.join(', ')} in Node (Dawn)`);
+      results = await bench.runNode(root, runtime, opts, command);
+    } else {
+      const { browser, baseUrl } = await session.get();
+      const query = new URLSearchParams({ scenarios: runtime.join(','), options: JSON.stringify(opts), command });
+      results = await runPage(browser, baseUrl, runtime.join(', '), `/bench/runtime/index.html?${query}`, 60 * 60_000);
+    }
+    if (names.includes('matmul')) {
+      results.matmul = await bench.readMatmul(resultsDir);
+      const when = results.matmul ? statSync(resolve(resultsDir, 'kernels.json')).mtime.toISOString() : null;
+      results.notes.push(when ? `matmul: the kernels table of bench/results/kernels.json (written ${when} by \`npm run bench:kernels\`, in Chromium), not re-measured unless \`kernels\` is named.` : 'matmul: no kernels table yet.');
+    }
+    const table = await bench.writeReport(resultsDir, results);
+    console.log(`\n${table}\nwrote ${resolve(resultsDir, 'latest.json')}, latest.md, latest.svg`);
   } finally {
-    await browser?.close();
-    await server.close();
+    await session.close();
   }
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.stack : err);
-  process.exit(1);
-});
+main()
+  .then(() => process.exit(0))
+  .catch((err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exit(1);
+  });

@@ -1,0 +1,142 @@
+/** The shape of bench/results/latest.json (issue 8) and the summary rows printed from it. */
+
+export type Ratio = number | null;
+
+export interface MatmulRow {
+  readonly shape: string;
+  readonly variant: string;
+  readonly gflops: number;
+  readonly tfjsGflops: number;
+  readonly autotuned?: boolean;
+}
+
+/** Absolute figures behind the ratios, by measurement key (e.g. "ours:classify:1000"). */
+export interface Throughput {
+  readonly requestsPerSecond: number;
+  readonly tokensPerSecond: number;
+  readonly requests: number;
+  readonly seconds: number;
+}
+
+export interface BenchResults {
+  adapter: string;
+  machine: { where: string; cpus: number | null; platform: string; date: string; command: string };
+  config: Record<string, unknown>;
+  multiTenantOverhead: { classify: Record<string, Ratio>; generate: Record<string, Ratio> | null };
+  vsSequential: Record<string, Ratio>;
+  vsMergedSwap: Record<string, Ratio>;
+  vsTfjs: { hbert: Ratio; hgpt: Ratio };
+  plotSpeedup: { warm: Ratio; cold: Ratio };
+  /** Throughput with adapters cold in the store / all resident. */
+  prefetchHidden: Ratio;
+  /** The runtime's own metric: fraction of store read + upload time overlapped with GPU work. */
+  prefetchHiddenFraction: Ratio;
+  memoryPerTenant: { bytes: number | null; ratioToFullModel: Ratio; fullModelBytes: number | null; residentTenants: number | null };
+  matmul: MatmulRow[] | null;
+  throughput: Record<string, Throughput>;
+  /** Per runtime: metrics() after the run (hit rate, bytes uploaded, prefetch). */
+  runtimes: Record<string, Record<string, number>>;
+  notes: string[];
+}
+
+export function emptyResults(): BenchResults {
+  return {
+    adapter: 'unknown',
+    machine: { where: 'unknown', cpus: null, platform: 'unknown', date: new Date().toISOString(), command: '' },
+    config: {},
+    multiTenantOverhead: { classify: {}, generate: null },
+    vsSequential: {},
+    vsMergedSwap: {},
+    vsTfjs: { hbert: null, hgpt: null },
+    plotSpeedup: { warm: null, cold: null },
+    prefetchHidden: null,
+    prefetchHiddenFraction: null,
+    memoryPerTenant: { bytes: null, ratioToFullModel: null, fullModelBytes: null, residentTenants: null },
+    matmul: null,
+    throughput: {},
+    runtimes: {},
+    notes: [],
+  };
+}
+
+export interface SummaryRow {
+  readonly figure: string;
+  readonly value: Ratio;
+  /** Target as text, e.g. ">= 0.80"; empty when the issues set none. */
+  readonly target: string;
+  readonly targetValue: number | null;
+  /** True/false when a target exists and the value was measured. */
+  readonly met: boolean | null;
+  readonly meaning: string;
+  /** The absolute figures the ratio comes from. */
+  readonly absolute: string;
+}
+
+const rps = (r: BenchResults, key: string): string => {
+  const t = r.throughput[key];
+  return t ? `${t.requestsPerSecond.toFixed(1)} req/s` : 'n/a';
+};
+
+function row(figure: string, value: Ratio, min: number | null, meaning: string, absolute: string, lowerIsBetter = false): SummaryRow {
+  const target = min === null ? '' : `${lowerIsBetter ? '<=' : '>='} ${min}`;
+  const met = min === null || value === null ? null : lowerIsBetter ? value <= min : value >= min;
+  return { figure, value, target, targetValue: min, met, meaning, absolute };
+}
+
+/** One row per figure, in the issue's order; unmeasured figures are rows with a null value. */
+export function summaryRows(r: BenchResults): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const mto = r.multiTenantOverhead.classify;
+  const mtoTargets: Record<string, number> = { '1000': 0.9, '10000': 0.8, '100000': 0.7 };
+  for (const n of Object.keys(mto)) {
+    rows.push(
+      row(
+        `multiTenantOverhead.classify ${n}`,
+        mto[n],
+        mtoTargets[n] ?? null,
+        `throughput with ${n} distinct tenants / with 1 tenant, same requests${Number(n) >= 10000 ? ', pool holds 10% of tenants' : ''}`,
+        `${rps(r, `ours:${n}`)} vs ${rps(r, 'ours:1')}`,
+      ),
+    );
+  }
+  const gen = r.multiTenantOverhead.generate;
+  if (gen && Object.keys(gen).length) {
+    const tps = (key: string): string => (r.throughput[key] ? `${r.throughput[key].tokensPerSecond.toFixed(1)} tok/s` : 'n/a');
+    for (const n of Object.keys(gen)) {
+      rows.push(row(`multiTenantOverhead.generate ${n}`, gen[n], mtoTargets[n] ?? null, `generated tokens/s with ${n} distinct tenants / with 1 tenant (hGPT, continuous batching)`, `${tps(`generate:${n}`)} vs ${tps('generate:1')}`));
+    }
+  } else rows.push(row('multiTenantOverhead.generate', null, 0.8, 'generation throughput, N tenants / 1 tenant (not measured yet)', ''));
+  for (const n of Object.keys(r.vsSequential)) {
+    rows.push(row(`vsSequential ${n}`, r.vsSequential[n], null, `batched runtime / one tenant at a time with the same kernels, ${n} tenants`, `${rps(r, `ours:${n}`)} vs ${rps(r, `sequential:${n}`)}`));
+  }
+  for (const n of Object.keys(r.vsMergedSwap)) {
+    rows.push(
+      row(`vsMergedSwap ${n}`, r.vsMergedSwap[n], n === '1000' ? 20 : null, `batched runtime / merged full model uploaded on every tenant change, ${n} tenants`, `${rps(r, `ours:${n}`)} vs ${rps(r, `merged:${n}`)}`),
+    );
+  }
+  rows.push(row('vsTfjs hbert', r.vsTfjs.hbert, 4, 'batched runtime / tfjs-webgpu running the same hBERT (not measured yet)', ''));
+  rows.push(row('vsTfjs hgpt', r.vsTfjs.hgpt, 4, 'batched runtime / tfjs-webgpu running the same hGPT (not measured yet)', ''));
+  rows.push(row('plotSpeedup warm', r.plotSpeedup.warm, null, 'warm PLOT / computing all layers (not measured yet)', ''));
+  rows.push(row('plotSpeedup cold', r.plotSpeedup.cold, null, 'cold PLOT / computing all layers (not measured yet)', ''));
+  const cold = String(r.config.coldTenants ?? 1000);
+  rows.push(row('prefetchHidden', r.prefetchHidden, 0.8, `throughput with ${cold} tenants' adapters cold in the store (pool 10%) / all resident`, `${rps(r, `cold:${cold}`)} vs ${rps(r, `ours:${cold}`)}`));
+  rows.push(row('prefetchHidden (runtime metric)', r.prefetchHiddenFraction, 0.8, 'fraction of store read + upload time overlapped with GPU work (metrics().prefetchHidden)', ''));
+  const m = r.memoryPerTenant;
+  rows.push(
+    row(
+      'memoryPerTenant',
+      m.ratioToFullModel,
+      null,
+      'GPU bytes per resident tenant / bytes of a full model copy (lower is better)',
+      m.bytes === null ? '' : `${(m.bytes / 1024).toFixed(1)} KiB vs ${((m.fullModelBytes ?? 0) / 1024 / 1024).toFixed(2)} MiB`,
+      true,
+    ),
+  );
+  for (const k of r.matmul?.filter((x) => x.autotuned) ?? []) {
+    rows.push(row(`matmul ${k.shape}`, k.gflops / k.tfjsGflops, 3, `our autotuned matmul (${k.variant}) / tfjs-webgpu tf.matMul`, `${k.gflops.toFixed(2)} vs ${k.tfjsGflops.toFixed(2)} GFLOP/s`));
+  }
+  return rows;
+}
+
+export const fmtRatio = (v: Ratio): string => (v === null ? 'null' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.01 ? v.toFixed(2) : v.toExponential(1));
+export const fmtMet = (m: boolean | null): string => (m === null ? '' : m ? 'met' : 'MISSED');
