@@ -286,9 +286,22 @@ export class Gpt2Model {
    * and returns the logits of each entry's last token, [entries, vocab].
    */
   step(pool: KvPool, entries: readonly StepEntry[], lora?: LoraApplier): Promise<Float32Array> {
+    return this.serialStep(pool, entries, (batch, kv) => this.forward(batch, { lora, kv, logits: 'last' }));
+  }
+
+  /**
+   * step() for an hPLM split: `hiddenIn` [rows, H] holds the entries' residual stream after
+   * block split-1 (phase 1, e.g. gathered from PLOT), so only blocks split..L-1 run and only
+   * their keys/values go to the pool.
+   */
+  stepUpper(pool: KvPool, entries: readonly StepEntry[], split: number, hiddenIn: GPUBuffer, lora?: LoraApplier): Promise<Float32Array> {
+    return this.serialStep(pool, entries, (batch, kv) => this.runUpper(batch, split, hiddenIn, { lora, kv, logits: 'last' }));
+  }
+
+  private serialStep(pool: KvPool, entries: readonly StepEntry[], pass: (batch: PackedBatch, kv: KvBinding) => Promise<Gpt2Outputs>): Promise<Float32Array> {
     const run = async (): Promise<Float32Array> => {
       const { batch, kv } = this.packStep(pool, entries);
-      const out = await this.forward(batch, { lora, kv, logits: 'last' });
+      const out = await pass(batch, kv);
       pool.advance(stepEntries(batch, kv));
       return readF32(this.ctx, out.logits!, batch.numSeqs * this.config.vocabSize);
     };

@@ -1,6 +1,6 @@
 import type { LoraAdapter } from '../formats/types.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
-import type { BertConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import { DomainKnowledge, type ComputeWindows, type DomainNodeInfo } from '../knowledge/domain/domain-knowledge.js';
 import { DomainTree } from '../knowledge/domain/domain-tree.js';
 import { plotLayout } from '../knowledge/domain/plot-table.js';
@@ -16,6 +16,11 @@ export const GENERAL_DOMAIN = 'general';
 
 const DEFAULT_BUDGET = 20_000;
 
+/** The layer a LoRA module path adapts: "encoder.layer.7.…" (BERT) or "h.3.…" (GPT-2); NaN if none. */
+function layerOf(path: string): number {
+  return Number(/(?:^|\.)(?:layer|h)\.(\d+)\./.exec(path)?.[1] ?? Number.NaN);
+}
+
 /**
  * Domain knowledge as the runtime owns it: the tree, every node's PLOT table and counters,
  * and the domains' own lower-layer adapters. It outlives GPU engines (a device loss keeps
@@ -27,7 +32,7 @@ export class RuntimeDomains {
   readonly lowerAdapters = new Map<string, LoraAdapter>();
 
   constructor(
-    private readonly config: BertConfig,
+    private readonly config: ModelConfig,
     readonly split: number,
     modelHash: string,
     private readonly tokenizer: HmiTokenizer,
@@ -37,7 +42,7 @@ export class RuntimeDomains {
     const tree = new DomainTree({ id: GENERAL_DOMAIN, budgetEntries: DEFAULT_BUDGET });
     this.knowledge = new DomainKnowledge({
       tree,
-      layout: plotLayout('bert', config.hiddenSize, modelHash, split),
+      layout: plotLayout(config.family, config.hiddenSize, modelHash, split),
       computeWindows,
       ...(store ? { store } : {}),
     });
@@ -53,8 +58,7 @@ export class RuntimeDomains {
     if (!this.has(parent)) throw new UnknownDomainError(parent);
     if (spec.lowerAdapter) {
       for (const [path] of spec.lowerAdapter.modules) {
-        const layer = Number(/\.layer\.(\d+)\./.exec(path)?.[1] ?? Number.NaN);
-        if (!(layer < this.split)) throw new AdapterMismatchError(path, `a domain's own lower layers must adapt layers below the split ${this.split}`);
+        if (!(layerOf(path) < this.split)) throw new AdapterMismatchError(path, `a domain's own lower layers must adapt layers below the split ${this.split}`);
       }
       this.lowerAdapters.set(spec.id, spec.lowerAdapter);
     }
@@ -74,7 +78,8 @@ export class RuntimeDomains {
   build(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback, maxEntries?: number): Promise<BuildReport> {
     if (!this.has(id)) throw new UnknownDomainError(id);
     return buildPlot(this.knowledge, id, corpus, (t) => this.tokenizer.encode(t), this.knowledge.computeWindows, {
-      boundaryId: this.config.padTokenId,
+      // The id standing in outside a sequence: BERT pads both edges, GPT-2 keys see eos before the start.
+      boundaryId: this.config.family === 'bert' ? this.config.padTokenId : this.config.eosTokenId,
       ...(maxEntries !== undefined ? { maxEntries } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
@@ -84,8 +89,7 @@ export class RuntimeDomains {
   checkTenant(domain: string, adapter: LoraAdapter): void {
     if (!this.has(domain)) throw new UnknownDomainError(domain);
     for (const [path] of adapter.modules) {
-      const layer = Number(/\.layer\.(\d+)\./.exec(path)?.[1] ?? Number.NaN);
-      if (layer < this.split) {
+      if (layerOf(path) < this.split) {
         throw new AdapterMismatchError(path, `tenants of domain "${domain}" run layers below ${this.split} from PLOT, so their LoRA may adapt only layers ${this.split} and above`);
       }
     }

@@ -1,12 +1,19 @@
+import { allocBuffer, readF32 } from '../gpu/buffers.js';
 import { createGpuContext, type GpuContext } from '../gpu/device.js';
 import type { TensorMap } from '../formats/types.js';
 import type { Gpt2Config } from '../model/config.js';
 import { BaseWeights } from '../knowledge/general/base-weights.js';
-import { Gpt2Model } from '../model/gpt2.js';
+import { Gpt2Model, type StepEntry } from '../model/gpt2.js';
+import { submitPass } from '../model/pass.js';
+import { SingleAdapterLora } from '../model/single-lora.js';
+import { PlotAssembler, type MissPolicy, type PreparedBatch } from '../knowledge/domain/assembler.js';
+import { BASE_SCOPE } from '../knowledge/domain/domain-tree.js';
+import { PlotCache } from '../knowledge/domain/plot-cache.js';
 import { AdapterPool } from '../knowledge/task/pool.js';
 import { MultiTenantLora } from '../knowledge/task/multi-lora.js';
 import type { TenantStore } from '../knowledge/task/store.js';
 import { KvPool } from './generation/kv-pool.js';
+import type { RuntimeDomains } from './domains.js';
 import type { Metrics } from './metrics.js';
 import { TaskResidency } from './task-residency.js';
 
@@ -27,7 +34,16 @@ export interface GenerationEngineSpec {
   readonly metrics: Metrics;
   /** Time the matmul variants at start-up (default true). */
   readonly autotune?: boolean;
+  /** hPLM split: domain tenants' rows run layers below it from PLOT. */
+  readonly split: number;
+  readonly domains: () => RuntimeDomains;
+  readonly plotPolicy: MissPolicy;
+  /** GPU cache slots for PLOT entries; at least a step's distinct tri-grams. */
+  readonly plotCacheSlots: number;
 }
+
+/** Windows per lower-layer pass when computing PLOT misses or building a table. */
+const WINDOW_CHUNK = 256;
 
 const DEFAULT_KV_BYTES = 64 * 1024 * 1024;
 
@@ -43,19 +59,95 @@ export function defaultKvBytes(limits: GPUSupportedLimits): number {
  */
 export class GenerationEngine {
   private lostFlag = false;
+  /** Lower-layer passes for PLOT misses share one model: one at a time. */
+  private windowQueue: Promise<unknown> = Promise.resolve();
+  private readonly lowerLoras = new Map<string, SingleAdapterLora>();
+  /** Phase 1's output of a PLOT sub-step, [rows, H]; grown on demand. */
+  private plotHidden: GPUBuffer | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
+    private readonly spec: GenerationEngineSpec,
     readonly base: BaseWeights,
     readonly model: Gpt2Model,
+    /** Its own workspace, so miss computation during a step's prefetch never touches the running pass's buffers. */
+    private readonly windowModel: Gpt2Model,
     readonly pool: AdapterPool,
     readonly lora: MultiTenantLora,
     readonly residency: TaskResidency,
     readonly kv: KvPool,
+    readonly plotCache: PlotCache,
+    readonly assembler: PlotAssembler,
   ) {
     void ctx.lost.then(() => {
       this.lostFlag = true;
     });
+  }
+
+  /**
+   * PLOT values of causal 3-token windows computed by the node's lower layers: [n, H], the
+   * residual stream after block S-1 at each window's last slot, the window run alone at
+   * positions 0..2. One pass per chunk of windows.
+   */
+  computeWindows(nodeId: string, windows: Uint32Array): Promise<Float32Array> {
+    const run = async (): Promise<Float32Array> => {
+      const H = this.spec.config.hiddenSize;
+      const n = windows.length / 3;
+      const out = new Float32Array(n * H);
+      const lora = await this.lowerLora(nodeId);
+      for (let w0 = 0; w0 < n; w0 += WINDOW_CHUNK) {
+        const w1 = Math.min(n, w0 + WINDOW_CHUNK);
+        const seqs = [];
+        for (let w = w0; w < w1; w++) seqs.push({ ids: [windows[3 * w], windows[3 * w + 1], windows[3 * w + 2]] });
+        const packed = this.windowModel.pack(seqs);
+        const hidden = await this.windowModel.runLower(packed, this.spec.split, lora ? { lora } : {});
+        const rows = await readF32(this.ctx, hidden, packed.rows * H);
+        for (let w = w0; w < w1; w++) {
+          const last = (w - w0) * 3 + 2;
+          out.set(rows.subarray(last * H, (last + 1) * H), w * H);
+        }
+      }
+      return out;
+    };
+    const next = this.windowQueue.then(run, run);
+    this.windowQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async lowerLora(nodeId: string): Promise<SingleAdapterLora | undefined> {
+    const scope = this.spec.domains().knowledge.tree.scope(nodeId);
+    if (scope === BASE_SCOPE) return undefined;
+    const id = scope.slice(2);
+    let lora = this.lowerLoras.get(id);
+    if (!lora) {
+      const adapter = this.spec.domains().lowerAdapters.get(id);
+      if (!adapter) return undefined;
+      lora = await SingleAdapterLora.upload(this.ctx, this.spec.config, adapter);
+      this.lowerLoras.set(id, lora);
+    }
+    return lora;
+  }
+
+  /**
+   * Phase 2 of a step's PLOT rows: gathers their prepared entries into the split state, then
+   * runs only the upper layers (appending their keys/values to the pool) and returns each
+   * entry's next-token logits. Releases `prepared` in every case.
+   */
+  async stepPlot(entries: readonly StepEntry[], prepared: PreparedBatch): Promise<Float32Array> {
+    let hidden: GPUBuffer;
+    try {
+      const bytes = prepared.rows * this.spec.config.hiddenSize * 4;
+      if (!this.plotHidden || this.plotHidden.size < bytes) {
+        this.plotHidden?.destroy();
+        this.plotHidden = null;
+        this.plotHidden = await allocBuffer(this.ctx, Math.max(bytes, 64 * 1024), 'plot-hidden');
+      }
+      hidden = this.plotHidden;
+      submitPass(this.ctx, (pass) => this.assembler.encode(pass, prepared, hidden));
+    } finally {
+      this.assembler.release(prepared);
+    }
+    return this.model.stepUpper(this.kv, entries, this.spec.split, hidden, this.lora);
   }
 
   static async create(spec: GenerationEngineSpec): Promise<GenerationEngine> {
@@ -64,7 +156,9 @@ export class GenerationEngine {
       const c = spec.config;
       const base = await BaseWeights.upload(ctx, spec.weights);
       const model = await Gpt2Model.create(ctx, c, base, { maxTokens: spec.tokenBudget, maxSeqs: spec.maxActive, autotune: spec.autotune ?? true });
+      const windowModel = await Gpt2Model.create(ctx, c, base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
       const pool = await AdapterPool.create(ctx, { pageFloats: c.hiddenSize, ...(spec.poolBytes !== undefined ? { budgetBytes: spec.poolBytes } : {}) });
+      // Every layer: tenants without a domain share the pool; domain tenants' sequences leave layers below the split unwritten.
       const kv = await KvPool.create(ctx, {
         numLayers: c.numLayers,
         hiddenSize: c.hiddenSize,
@@ -73,7 +167,14 @@ export class GenerationEngine {
       });
       const lora = new MultiTenantLora(ctx, pool);
       const residency = new TaskResidency(spec.store, pool, spec.metrics);
-      return new GenerationEngine(ctx, base, model, pool, lora, residency, kv);
+      const plotCache = await PlotCache.create(ctx, { slots: spec.plotCacheSlots, width: c.hiddenSize });
+      const assembler = new PlotAssembler(ctx, {
+        domain: spec.domains().knowledge,
+        cache: plotCache,
+        policy: spec.plotPolicy,
+        model: { family: 'gpt2', eosTokenId: c.eosTokenId },
+      });
+      return new GenerationEngine(ctx, spec, base, model, windowModel, pool, lora, residency, kv, plotCache, assembler);
     } catch (e) {
       ctx.destroy();
       throw e;
@@ -91,6 +192,10 @@ export class GenerationEngine {
   }
 
   destroy(): void {
+    for (const l of this.lowerLoras.values()) l.dispose();
+    this.plotHidden?.destroy();
+    this.plotCache.destroy();
+    this.windowModel.dispose();
     this.kv.dispose();
     this.lora.destroy();
     this.pool.destroy();

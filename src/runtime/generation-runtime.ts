@@ -10,6 +10,7 @@ import type {
   ClassifyResult,
   CompletionsApi,
   DomainInfo,
+  DomainSpec,
   EmbedResult,
   GenerateChunk,
   GenerateOptions,
@@ -24,6 +25,12 @@ import type {
   TenantSpec,
 } from './api.js';
 import { createCompletions } from './completions.js';
+import { RuntimeDomains } from './domains.js';
+import { PlotStore } from '../knowledge/domain/plot-store.js';
+import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
+import type { PlotSequence, PreparedBatch } from '../knowledge/domain/assembler.js';
+import type { BatchSegment } from '../knowledge/task/multi-lora.js';
+import type { StepEntry } from '../model/gpt2.js';
 import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './errors.js';
 import { Channel } from './generation/channel.js';
 import { ContinuousBatcher, type FinishReason, type StepSeq } from './generation/continuous-batch.js';
@@ -66,6 +73,28 @@ interface Live {
   error?: unknown;
 }
 
+/** What a step needs to know of one of its sequences beyond its StepSeq. */
+interface SeqState {
+  /** The tenant's domain at the sequence's prefill; '' = all layers. Fixed for its life. */
+  readonly domain: string;
+  /** The last two ids fed so far: they complete the tri-gram keys of the next fed tokens. */
+  readonly tail: readonly number[];
+}
+
+/** Rows of one tenant are adjacent in a step (the batcher groups them): one LoRA segment each. */
+function segmentsOf(seqs: readonly StepSeq[]): BatchSegment[] {
+  const segments: { tenantId: string; rowStart: number; rowCount: number }[] = [];
+  let row = 0;
+  for (const s of seqs) {
+    const tenantId = s.group as string;
+    const last = segments[segments.length - 1];
+    if (last && last.tenantId === tenantId) last.rowCount += s.ids.length;
+    else segments.push({ tenantId, rowStart: row, rowCount: s.ids.length });
+    row += s.ids.length;
+  }
+  return segments;
+}
+
 /** One engine and the decode loop that feeds it; replaced together when the device is lost. */
 interface Lane {
   readonly engine: GenerationEngine;
@@ -75,7 +104,8 @@ interface Lane {
 /**
  * The hGPT runtime: many tenants' generation requests decoded together by continuous batching.
  * Each step is one forward pass over every active request of every tenant (rows grouped by
- * tenant into segments for the batched LoRA), requests join between steps with their prompt
+ * tenant into segments for the batched LoRA) — two when tenants naming a domain share it, whose
+ * rows take their lower layers from PLOT (hPLM two-phase inference) —, requests join between steps with their prompt
  * prefilled in the same pass, and leave as soon as they finish, returning their KV blocks.
  * Admission is by KV budget: a request waits while the paged cache is short and is rejected
  * with KvTooLargeError only if it could never fit. A tenant's adapter is paged into the GPU pool
@@ -106,15 +136,14 @@ export class GenerationRuntime implements HmiRuntimeApi {
     store: TenantStore,
     options: GenerationRuntimeOptions,
     private readonly maxStepTokens: number,
+    private readonly domainState: RuntimeDomains,
   ) {
     this.registry = new TenantRegistry(
       store,
       { config: spec.config, split, modelId, modelHash, dtype: options.adapterDtype ?? 'f32' },
       {
         checkFits: (id, adapter) => this.lane.engine.pool.checkFits(id, adapter),
-        checkDomain: (domain) => {
-          if (domain !== '') throw new InvalidInputError(`tenant domain "${domain}": hGPT generation serves tenants without a domain (all layers from the base model)`);
-        },
+        checkDomain: (domain, adapter) => this.domainState.checkTenant(domain, adapter),
         invalidate: (id) => this.lane.engine.residency.invalidate(id),
         removed: (id) => {
           for (const l of this.live) if (l.tenantId === id) this.end(l, new UnknownTenantError(id));
@@ -141,6 +170,13 @@ export class GenerationRuntime implements HmiRuntimeApi {
     const tokenBudget = options.tokenBudget ?? 512;
     const maxActive = options.maxActive ?? 64;
     if (!Number.isInteger(maxActive) || maxActive < 1) throw new InvalidInputError(`maxActive must be an integer >= 1, got ${maxActive}`);
+    const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
+    if (!Number.isInteger(split) || split < 0 || split > loaded.config.numLayers) {
+      throw new InvalidInputError(`split must be an integer in 0..${loaded.config.numLayers}, got ${split}`);
+    }
+    const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
+    let runtime: GenerationRuntime | undefined;
+    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.lane.engine.computeWindows(node, windows), plotStore);
     const spec: GenerationEngineSpec = {
       gpu,
       config: loaded.config,
@@ -153,10 +189,12 @@ export class GenerationRuntime implements HmiRuntimeApi {
       tokenBudget,
       maxActive,
       metrics,
+      split,
+      domains: () => domains,
+      plotPolicy: options.plotPolicy ?? 'exact',
+      plotCacheSlots: options.plotCacheSlots ?? 4 * tokenBudget,
     };
-    const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
     const engine = await GenerationEngine.create(spec);
-    let runtime: GenerationRuntime | undefined;
     try {
       runtime = new GenerationRuntime(
         engine,
@@ -169,6 +207,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
         store,
         options,
         tokenBudget,
+        domains,
       );
       await runtime.registry.load();
     } catch (e) {
@@ -180,27 +219,58 @@ export class GenerationRuntime implements HmiRuntimeApi {
     return runtime;
   }
 
-  /** The engine's decode loop: one model step per batcher step, the step's rows grouped by tenant. */
+  /**
+   * The engine's decode loop. A step's rows of tenants without a domain run all layers in one
+   * pass; rows of domain tenants run a second pass: phase 1 gathers their split state from PLOT
+   * (a prompt's keys over the prompt, a decode row's key over its last three ids), phase 2 only
+   * the upper layers. The PLOT rows' prefetch (lookups, chunk loads, misses computed by the
+   * window model) runs while the full pass computes; it cannot start during the previous step,
+   * whose sampled tokens are the keys' last ids.
+   */
   private makeLane(engine: GenerationEngine): Lane {
     const V = this.spec.config.vocabSize;
+    let states = new Map<number, SeqState>();
     const step = async (batch: readonly StepSeq[]): Promise<Float32Array[]> => {
-      const segments: { tenantId: string; rowStart: number; rowCount: number }[] = [];
-      let row = 0;
-      for (const s of batch) {
-        const tenantId = s.group as string;
-        const last = segments[segments.length - 1];
-        if (last && last.tenantId === tenantId) last.rowCount += s.ids.length;
-        else segments.push({ tenantId, rowStart: row, rowCount: s.ids.length });
-        row += s.ids.length;
+      // Every active sequence is in every step, so the states of this step's sequences are all that stay.
+      const next = new Map<number, SeqState>();
+      const full: number[] = [];
+      const plot: number[] = [];
+      const plotSeqs: PlotSequence[] = [];
+      batch.forEach((s, i) => {
+        const prior = s.past > 0 ? states.get(s.seqId) : undefined;
+        const domain = prior?.domain ?? this.registry.get(s.group as string)?.domain ?? '';
+        const tail = prior?.tail ?? [];
+        next.set(s.seqId, { domain, tail: [...tail, ...s.ids].slice(-2) });
+        if (domain === '') {
+          full.push(i);
+        } else {
+          plot.push(i);
+          plotSeqs.push({ ids: s.ids, domain, ...(tail.length ? { context: tail } : {}) });
+        }
+      });
+      states = next;
+      const prefetch: Promise<PreparedBatch> | undefined = plotSeqs.length ? engine.assembler.prefetch(plotSeqs) : undefined;
+      // Awaited only after the full pass; until then a failure must not count as unhandled.
+      prefetch?.catch(() => undefined);
+      const entries = (idx: readonly number[]): StepEntry[] => idx.map((i) => ({ seqId: batch[i].seqId, ids: batch[i].ids }));
+      const out = new Array<Float32Array>(batch.length);
+      const scatter = (idx: readonly number[], logits: Float32Array): void => idx.forEach((i, j) => (out[i] = logits.subarray(j * V, (j + 1) * V)));
+      try {
+        if (full.length) {
+          engine.lora.setBatch(segmentsOf(full.map((i) => batch[i])));
+          scatter(full, await engine.model.step(engine.kv, entries(full), engine.lora));
+        }
+      } catch (e) {
+        void prefetch?.then((p) => engine.assembler.release(p), () => undefined);
+        throw e;
       }
-      engine.lora.setBatch(segments);
-      const logits = await engine.model.step(
-        engine.kv,
-        batch.map((s) => ({ seqId: s.seqId, ids: s.ids })),
-        engine.lora,
-      );
+      if (prefetch) {
+        const prepared = await prefetch;
+        engine.lora.setBatch(segmentsOf(plot.map((i) => batch[i])));
+        scatter(plot, await engine.stepPlot(entries(plot), prepared));
+      }
       this.rate.add(batch.length);
-      return batch.map((_, i) => logits.subarray(i * V, (i + 1) * V));
+      return out;
     };
     const batcher = new ContinuousBatcher({ kv: engine.kv, step, maxActive: this.spec.maxActive, maxStepTokens: this.maxStepTokens });
     return { engine, batcher };
@@ -253,15 +323,18 @@ export class GenerationRuntime implements HmiRuntimeApi {
   }
 
   readonly domains = {
-    add: async (): Promise<void> => {
-      throw unsupported('domain knowledge (PLOT)');
+    add: async (spec: DomainSpec): Promise<void> => {
+      this.alive();
+      this.domainState.add(spec);
     },
-    list: async (): Promise<DomainInfo[]> => [],
-    build: async (): Promise<PlotBuildReport> => {
-      throw unsupported('domain knowledge (PLOT)');
+    list: async (): Promise<DomainInfo[]> => this.domainState.list(),
+    build: async (id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport> => {
+      this.alive();
+      return this.domainState.build(id, corpus, onProgress);
     },
-    rebuild: async (): Promise<void> => {
-      throw unsupported('domain knowledge (PLOT)');
+    rebuild: async (id?: string, onProgress?: ProgressCallback): Promise<void> => {
+      this.alive();
+      await this.domainState.knowledge.rebuild(id, onProgress);
     },
   };
 
@@ -548,7 +621,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
       bytesUploaded: pool.bytesUploaded,
       requestsServed: m.requestsServed,
       requestsRejected: m.requestsRejected,
-      plotHitRate: 0,
+      plotHitRate: engine.assembler.hitRate,
       kvBytesUsed: engine.kv.bytesUsed,
       kvBytesTotal: engine.kv.bytesTotal,
       deviceRecoveries: m.deviceRecoveries,
