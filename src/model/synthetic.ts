@@ -14,45 +14,15 @@ import { writeSafetensors } from '../formats/safetensors.js';
 import type { LoraModule, TensorMap } from '../formats/types.js';
 import type { ModelConfig } from './config.js';
 import { COMMON_WORDS, CORPUS } from './synthetic-text.js';
+import { Rng } from '../util/rng.js';
 
 /** Bump when any generator output changes, so scripts/make-models.mjs regenerates. */
 export const GENERATOR_VERSION = 1;
 
+export { Rng };
+
 export type ModelFiles = Record<string, string | Uint8Array>;
 
-/** mulberry32 + Box-Muller: tiny, seedable, identical in every JS engine. */
-export class Rng {
-  private state: number;
-  private spare: number | null = null;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    const u = 1 - this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-  normals(n: number, std: number): Float32Array {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.normal() * std;
-    return out;
-  }
-}
 
 function json(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;

@@ -2,19 +2,8 @@ import type { LoraAdapter, LoraModule, TensorMap } from '../formats/types.js';
 import type { ModelConfig } from '../model/config.js';
 import { loraModuleShapes } from '../model/modules.js';
 import type { SyntheticTenantsOptions, TenantSpec } from './api.js';
+import { Rng } from '../util/rng.js';
 
-/** mulberry32 + Box-Muller: deterministic normals for a tenant's seed. */
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
 
 function fill(n: number, std: number, rnd: () => number): Float32Array {
   const a = new Float32Array(n);
@@ -29,7 +18,8 @@ function fill(n: number, std: number, rnd: () => number): Float32Array {
  */
 export function syntheticTenant(config: ModelConfig, split: number, index: number, options: SyntheticTenantsOptions): TenantSpec {
   const seed = (options.seed ?? 1) * 1_000_003 + index;
-  const rnd = normals(seed);
+  const rng = new Rng(seed);
+  const rnd = (): number => rng.normal();
   const ranks = options.ranks ?? [2, 4, 8, 16];
   const r = ranks[index % ranks.length];
   const shapes = loraModuleShapes(config, split, config.numLayers);

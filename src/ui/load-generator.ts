@@ -5,6 +5,7 @@
  * bounded on this side too so a stalled runtime cannot pile up unbounded promises.
  */
 import type { HmiRuntimeApi } from '../runtime/api.js';
+import { ZipfSampler } from '../util/rng.js';
 
 export interface LoadSettings {
   /** Tenants drawn from: the first `tenants` ids of the list. */
@@ -42,32 +43,6 @@ export interface LoadStats {
 
 type Traffic = Pick<HmiRuntimeApi, 'classify' | 'generate'>;
 
-/** Samples ranks 0..n-1 with P(k) proportional to 1 / (k+1)^s, by inverse CDF. */
-export class ZipfSampler {
-  private readonly cdf: Float64Array;
-
-  constructor(
-    readonly n: number,
-    readonly s: number,
-  ) {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Zipf needs at least one item, got ${n}`);
-    this.cdf = new Float64Array(n);
-    let sum = 0;
-    for (let k = 0; k < n; k++) this.cdf[k] = sum += 1 / (k + 1) ** s;
-    for (let k = 0; k < n; k++) this.cdf[k] /= sum;
-  }
-
-  sample(u: number): number {
-    let lo = 0;
-    let hi = this.n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.cdf[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-}
 
 /** The texts the generator sends; also a fitting corpus for a demo domain's PLOT. */
 export const LOAD_TEXTS: readonly string[] = [

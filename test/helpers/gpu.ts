@@ -1,5 +1,6 @@
 import { createGpuContext, type GpuContext } from '../../src/gpu/device.js';
 import { nodeGpu } from '../../src/gpu/node.js';
+import { Rng } from '../../src/util/rng.js';
 
 let shared: Promise<GpuContext> | undefined;
 
@@ -9,18 +10,10 @@ export function testContext(): Promise<GpuContext> {
   return shared;
 }
 
-/** Deterministic uniform floats in [-scale, scale) (mulberry32). */
+/** Deterministic uniform floats in [-scale, scale). */
 export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
 }
 
 /** Max |a-b| / (|b| + atol-scale): fails loudly with the worst index. */

@@ -5,6 +5,7 @@ import { attention, erf, geluErf, geluTanh, layerNorm, matmul, MissingTensorErro
 import { bertEmbeddingsRef, bertForwardRef, bertLayerRef, bertLowerRef, bertUpperRef } from '../../src/model/cpu/bert-ref.js';
 import { Gpt2KvCacheRef, gpt2ForwardRef, gpt2GreedyRef, gpt2LowerRef, gpt2UpperRef } from '../../src/model/cpu/gpt2-ref.js';
 import { LoraTargetError, mergeLoraRef } from '../../src/model/cpu/lora-ref.js';
+import { mulberry32 } from '../../src/util/rng.js';
 import {
   bertPlotCombineRef,
   bertPlotForwardRef,
@@ -20,16 +21,7 @@ import {
 
 // ---------- tiny deterministic models ----------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /**
  * Values on a 1/64 grid: exact in f32, and LoRA merges with 1/8-grid factors stay exact, so

@@ -2,19 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { ClassifyResult, GenerateChunk } from '../../src/runtime/api.js';
 import { HmiError } from '../../src/errors.js';
 import { QueueFullError } from '../../src/runtime/errors.js';
-import { LoadGenerator, ZipfSampler } from '../../src/ui/load-generator.js';
+import { LoadGenerator } from '../../src/ui/load-generator.js';
+import { ZipfSampler } from '../../src/util/rng.js';
+import { mulberry32 } from '../../src/util/rng.js';
 
-/** Deterministic uniform numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const flush = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 
