@@ -8,7 +8,7 @@ import type { PlotStore } from '../knowledge/domain/plot-store.js';
 import { buildPlot, type BuildReport } from '../knowledge/domain/builder.js';
 import { UnknownDomainError } from '../knowledge/domain/errors.js';
 import { AdapterMismatchError } from '../formats/errors.js';
-import type { DomainSpec, ProgressCallback } from './api.js';
+import type { DomainSpec, HmiRuntimeApi, ProgressCallback } from './api.js';
 import { InvalidInputError } from './errors.js';
 
 /** The root of the domain tree: the general domain, served by the base model's lower layers. */
@@ -93,5 +93,24 @@ export class RuntimeDomains {
         throw new AdapterMismatchError(path, `tenants of domain "${domain}" run layers below ${this.split} from PLOT, so their LoRA may adapt only layers ${this.split} and above`);
       }
     }
+  }
+
+  /** The runtime's `domains` API; `alive` throws once the runtime is disposed. */
+  api(alive: () => void): HmiRuntimeApi['domains'] {
+    return {
+      add: async (spec) => {
+        alive();
+        this.add(spec);
+      },
+      list: async () => this.list(),
+      build: async (id, corpus, onProgress) => {
+        alive();
+        return this.build(id, corpus, onProgress);
+      },
+      rebuild: async (id, onProgress) => {
+        alive();
+        await this.knowledge.rebuild(id, onProgress);
+      },
+    };
   }
 }

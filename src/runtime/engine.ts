@@ -8,11 +8,9 @@ import { MultiTenantLora } from '../knowledge/task/multi-lora.js';
 import type { TenantMeta } from '../knowledge/task/pack.js';
 import type { TenantStore } from '../knowledge/task/store.js';
 import { EncoderExecutor } from './classify-executor.js';
-import { readF32 } from '../gpu/buffers.js';
-import { SingleAdapterLora } from '../model/single-lora.js';
+import { LowerWindows, WINDOW_CHUNK } from './lower-windows.js';
 import { PlotCache } from '../knowledge/domain/plot-cache.js';
 import { PlotAssembler, type MissPolicy } from '../knowledge/domain/assembler.js';
-import { BASE_SCOPE } from '../knowledge/domain/domain-tree.js';
 import type { RuntimeDomains } from './domains.js';
 import type { Metrics } from './metrics.js';
 import { TaskResidency } from './task-residency.js';
@@ -35,8 +33,6 @@ export interface EngineSpec {
   readonly plotCacheSlots: number;
 }
 
-/** Windows per lower-layer pass when computing PLOT misses or building a table. */
-const WINDOW_CHUNK = 256;
 
 /**
  * Everything bound to one GPUDevice: the shared base weights (general knowledge), the model,
@@ -46,17 +42,13 @@ const WINDOW_CHUNK = 256;
  */
 export class Engine {
   private lostFlag = false;
-  /** Lower-layer passes for PLOT misses share one model: one at a time. */
-  private windowQueue: Promise<unknown> = Promise.resolve();
-  private readonly lowerLoras = new Map<string, SingleAdapterLora>();
 
   private constructor(
     readonly ctx: GpuContext,
-    private readonly spec: EngineSpec,
     readonly base: BaseWeights,
     readonly model: BertModel,
-    /** Its own workspace, so miss computation during a prefetch never touches a running batch's buffers. */
-    private readonly windowModel: BertModel,
+    /** PLOT misses, on a model with its own workspace: never a running batch's buffers. */
+    readonly windows: LowerWindows,
     readonly pool: AdapterPool,
     readonly lora: MultiTenantLora,
     readonly executor: EncoderExecutor,
@@ -69,44 +61,7 @@ export class Engine {
     });
   }
 
-  /**
-   * PLOT values of 3-token windows computed by the node's lower layers: [n, 3H], one pass per
-   * chunk of windows, each window a sequence at positions 0..2 with token type 0.
-   */
-  computeWindows(nodeId: string, windows: Uint32Array): Promise<Float32Array> {
-    const run = async (): Promise<Float32Array> => {
-      const H = this.spec.config.hiddenSize;
-      const n = windows.length / 3;
-      const out = new Float32Array(n * 3 * H);
-      const lora = await this.lowerLora(nodeId);
-      for (let w0 = 0; w0 < n; w0 += WINDOW_CHUNK) {
-        const w1 = Math.min(n, w0 + WINDOW_CHUNK);
-        const seqs = [];
-        for (let w = w0; w < w1; w++) seqs.push({ ids: [windows[3 * w], windows[3 * w + 1], windows[3 * w + 2]] });
-        const packed = this.windowModel.pack(seqs);
-        const hidden = await this.windowModel.runLower(packed, this.spec.split, lora);
-        out.set(await readF32(this.ctx, hidden, packed.rows * H), w0 * 3 * H);
-      }
-      return out;
-    };
-    const next = this.windowQueue.then(run, run);
-    this.windowQueue = next.catch(() => undefined);
-    return next;
-  }
 
-  private async lowerLora(nodeId: string): Promise<SingleAdapterLora | undefined> {
-    const scope = this.spec.domains().knowledge.tree.scope(nodeId);
-    if (scope === BASE_SCOPE) return undefined;
-    const id = scope.slice(2);
-    let lora = this.lowerLoras.get(id);
-    if (!lora) {
-      const adapter = this.spec.domains().lowerAdapters.get(id);
-      if (!adapter) return undefined;
-      lora = await SingleAdapterLora.upload(this.ctx, this.spec.config, adapter);
-      this.lowerLoras.set(id, lora);
-    }
-    return lora;
-  }
 
   /** True once the device is lost (or destroyed under us). */
   get lost(): boolean {
@@ -118,7 +73,12 @@ export class Engine {
     try {
       const base = await BaseWeights.upload(ctx, spec.weights);
       const model = await BertModel.create(ctx, spec.config, base, { maxTokens: spec.tokenBudget, maxSeqs: 64 });
-      const windowModel = await BertModel.create(ctx, spec.config, base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK });
+      const windowModel = await BertModel.create(ctx, spec.config, base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
+      const windows = new LowerWindows(ctx, spec.config, spec.domains, {
+        pack: (seqs) => windowModel.pack(seqs),
+        runLower: (batch, l) => windowModel.runLower(batch, spec.split, l),
+        dispose: () => windowModel.dispose(),
+      });
       const pool = await AdapterPool.create(ctx, {
         pageFloats: spec.config.hiddenSize,
         ...(spec.poolBytes !== undefined ? { budgetBytes: spec.poolBytes } : {}),
@@ -143,7 +103,7 @@ export class Engine {
         },
       });
       const executor = new EncoderExecutor(ctx, model, lora, spec.meta, spec.now, assembler, spec.split);
-      return new Engine(ctx, spec, base, model, windowModel, pool, lora, executor, residency, plotCache, assembler);
+      return new Engine(ctx, base, model, windows, pool, lora, executor, residency, plotCache, assembler);
     } catch (e) {
       ctx.destroy();
       throw e;
@@ -160,9 +120,8 @@ export class Engine {
   }
 
   destroy(): void {
-    for (const l of this.lowerLoras.values()) l.dispose();
     this.plotCache.destroy();
-    this.windowModel.dispose();
+    this.windows.dispose();
     this.executor.dispose();
     this.lora.destroy();
     this.pool.destroy();

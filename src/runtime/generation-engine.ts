@@ -1,13 +1,11 @@
-import { allocBuffer, readF32 } from '../gpu/buffers.js';
+import { allocBuffer } from '../gpu/buffers.js';
 import { createGpuContext, type GpuContext } from '../gpu/device.js';
 import type { TensorMap } from '../formats/types.js';
 import type { Gpt2Config } from '../model/config.js';
 import { BaseWeights } from '../knowledge/general/base-weights.js';
 import { Gpt2Model, type StepEntry } from '../model/gpt2.js';
 import { submitPass } from '../model/pass.js';
-import { SingleAdapterLora } from '../model/single-lora.js';
 import { PlotAssembler, type MissPolicy, type PreparedBatch } from '../knowledge/domain/assembler.js';
-import { BASE_SCOPE } from '../knowledge/domain/domain-tree.js';
 import { PlotCache } from '../knowledge/domain/plot-cache.js';
 import { AdapterPool } from '../knowledge/task/pool.js';
 import { MultiTenantLora } from '../knowledge/task/multi-lora.js';
@@ -16,6 +14,7 @@ import { KvPool } from './generation/kv-pool.js';
 import type { RuntimeDomains } from './domains.js';
 import type { Metrics } from './metrics.js';
 import { TaskResidency } from './task-residency.js';
+import { LowerWindows, WINDOW_CHUNK } from './lower-windows.js';
 
 export interface GenerationEngineSpec {
   readonly gpu: GPU;
@@ -42,8 +41,6 @@ export interface GenerationEngineSpec {
   readonly plotCacheSlots: number;
 }
 
-/** Windows per lower-layer pass when computing PLOT misses or building a table. */
-const WINDOW_CHUNK = 256;
 
 const DEFAULT_KV_BYTES = 64 * 1024 * 1024;
 
@@ -59,9 +56,6 @@ export function defaultKvBytes(limits: GPUSupportedLimits): number {
  */
 export class GenerationEngine {
   private lostFlag = false;
-  /** Lower-layer passes for PLOT misses share one model: one at a time. */
-  private windowQueue: Promise<unknown> = Promise.resolve();
-  private readonly lowerLoras = new Map<string, SingleAdapterLora>();
   /** Phase 1's output of a PLOT sub-step, [rows, H]; grown on demand. */
   private plotHidden: GPUBuffer | null = null;
 
@@ -70,8 +64,8 @@ export class GenerationEngine {
     private readonly spec: GenerationEngineSpec,
     readonly base: BaseWeights,
     readonly model: Gpt2Model,
-    /** Its own workspace, so miss computation during a step's prefetch never touches the running pass's buffers. */
-    private readonly windowModel: Gpt2Model,
+    /** PLOT misses, on a model with its own workspace: never the running pass's buffers. */
+    readonly windows: LowerWindows,
     readonly pool: AdapterPool,
     readonly lora: MultiTenantLora,
     readonly residency: TaskResidency,
@@ -84,49 +78,7 @@ export class GenerationEngine {
     });
   }
 
-  /**
-   * PLOT values of causal 3-token windows computed by the node's lower layers: [n, H], the
-   * residual stream after block S-1 at each window's last slot, the window run alone at
-   * positions 0..2. One pass per chunk of windows.
-   */
-  computeWindows(nodeId: string, windows: Uint32Array): Promise<Float32Array> {
-    const run = async (): Promise<Float32Array> => {
-      const H = this.spec.config.hiddenSize;
-      const n = windows.length / 3;
-      const out = new Float32Array(n * H);
-      const lora = await this.lowerLora(nodeId);
-      for (let w0 = 0; w0 < n; w0 += WINDOW_CHUNK) {
-        const w1 = Math.min(n, w0 + WINDOW_CHUNK);
-        const seqs = [];
-        for (let w = w0; w < w1; w++) seqs.push({ ids: [windows[3 * w], windows[3 * w + 1], windows[3 * w + 2]] });
-        const packed = this.windowModel.pack(seqs);
-        const hidden = await this.windowModel.runLower(packed, this.spec.split, lora ? { lora } : {});
-        const rows = await readF32(this.ctx, hidden, packed.rows * H);
-        for (let w = w0; w < w1; w++) {
-          const last = (w - w0) * 3 + 2;
-          out.set(rows.subarray(last * H, (last + 1) * H), w * H);
-        }
-      }
-      return out;
-    };
-    const next = this.windowQueue.then(run, run);
-    this.windowQueue = next.catch(() => undefined);
-    return next;
-  }
 
-  private async lowerLora(nodeId: string): Promise<SingleAdapterLora | undefined> {
-    const scope = this.spec.domains().knowledge.tree.scope(nodeId);
-    if (scope === BASE_SCOPE) return undefined;
-    const id = scope.slice(2);
-    let lora = this.lowerLoras.get(id);
-    if (!lora) {
-      const adapter = this.spec.domains().lowerAdapters.get(id);
-      if (!adapter) return undefined;
-      lora = await SingleAdapterLora.upload(this.ctx, this.spec.config, adapter);
-      this.lowerLoras.set(id, lora);
-    }
-    return lora;
-  }
 
   /**
    * Phase 2 of a step's PLOT rows: gathers their prepared entries into the split state, then
@@ -157,6 +109,11 @@ export class GenerationEngine {
       const base = await BaseWeights.upload(ctx, spec.weights);
       const model = await Gpt2Model.create(ctx, c, base, { maxTokens: spec.tokenBudget, maxSeqs: spec.maxActive, autotune: spec.autotune ?? true });
       const windowModel = await Gpt2Model.create(ctx, c, base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
+      const windows = new LowerWindows(ctx, c, spec.domains, {
+        pack: (seqs) => windowModel.pack(seqs),
+        runLower: (batch, l) => windowModel.runLower(batch, spec.split, l ? { lora: l } : {}),
+        dispose: () => windowModel.dispose(),
+      });
       const pool = await AdapterPool.create(ctx, { pageFloats: c.hiddenSize, ...(spec.poolBytes !== undefined ? { budgetBytes: spec.poolBytes } : {}) });
       // Every layer: tenants without a domain share the pool; domain tenants' sequences leave layers below the split unwritten.
       const kv = await KvPool.create(ctx, {
@@ -174,7 +131,7 @@ export class GenerationEngine {
         policy: spec.plotPolicy,
         model: { family: 'gpt2', eosTokenId: c.eosTokenId },
       });
-      return new GenerationEngine(ctx, spec, base, model, windowModel, pool, lora, residency, kv, plotCache, assembler);
+      return new GenerationEngine(ctx, spec, base, model, windows, pool, lora, residency, kv, plotCache, assembler);
     } catch (e) {
       ctx.destroy();
       throw e;
@@ -192,10 +149,9 @@ export class GenerationEngine {
   }
 
   destroy(): void {
-    for (const l of this.lowerLoras.values()) l.dispose();
     this.plotHidden?.destroy();
     this.plotCache.destroy();
-    this.windowModel.dispose();
+    this.windows.dispose();
     this.kv.dispose();
     this.lora.destroy();
     this.pool.destroy();

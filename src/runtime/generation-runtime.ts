@@ -9,20 +9,13 @@ import { IdbTenantStore } from '../knowledge/task/store-idb.js';
 import type {
   ClassifyResult,
   CompletionsApi,
-  DomainInfo,
-  DomainSpec,
   EmbedResult,
   GenerateChunk,
   GenerateOptions,
   HmiRuntimeApi,
   MetricsSnapshot,
   ModelInput,
-  PlotBuildReport,
-  ProgressCallback,
   RuntimeInfo,
-  SyntheticTenantsOptions,
-  TenantInfo,
-  TenantSpec,
 } from './api.js';
 import { createCompletions } from './completions.js';
 import { RuntimeDomains } from './domains.js';
@@ -152,6 +145,9 @@ export class GenerationRuntime implements HmiRuntimeApi {
       },
       metricsState,
     );
+    this.tenants = this.registry.api(() => this.alive());
+    this.domains = this.domainState.api(() => this.alive());
+
     this.lane = this.makeLane(engine);
     this.completions = createCompletions({
       generate: (tenantId, prompt, o) => this.generate(tenantId, prompt, o),
@@ -176,7 +172,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
     }
     const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
     let runtime: GenerationRuntime | undefined;
-    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.lane.engine.computeWindows(node, windows), plotStore);
+    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.lane.engine.windows.compute(node, windows), plotStore);
     const spec: GenerationEngineSpec = {
       gpu,
       config: loaded.config,
@@ -322,40 +318,8 @@ export class GenerationRuntime implements HmiRuntimeApi {
     };
   }
 
-  readonly domains = {
-    add: async (spec: DomainSpec): Promise<void> => {
-      this.alive();
-      this.domainState.add(spec);
-    },
-    list: async (): Promise<DomainInfo[]> => this.domainState.list(),
-    build: async (id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport> => {
-      this.alive();
-      return this.domainState.build(id, corpus, onProgress);
-    },
-    rebuild: async (id?: string, onProgress?: ProgressCallback): Promise<void> => {
-      this.alive();
-      await this.domainState.knowledge.rebuild(id, onProgress);
-    },
-  };
-
-  readonly tenants = {
-    add: async (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => {
-      this.alive();
-      await this.registry.add(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress);
-    },
-    addSynthetic: async (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => {
-      this.alive();
-      return this.registry.addSynthetic(options, onProgress);
-    },
-    remove: async (id: string): Promise<void> => {
-      this.alive();
-      await this.registry.remove(id);
-    },
-    list: async (): Promise<TenantInfo[]> => {
-      this.alive();
-      return this.registry.list();
-    },
-  };
+  readonly domains: HmiRuntimeApi['domains'];
+  readonly tenants: HmiRuntimeApi['tenants'];
 
   classify(_tenantId: string, _input: ModelInput): Promise<ClassifyResult> {
     return Promise.reject(unsupported('classification'));

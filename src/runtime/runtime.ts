@@ -7,9 +7,6 @@ import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import { IdbTenantStore } from '../knowledge/task/store-idb.js';
 import { matmulChoices } from '../gpu/autotune.js';
 import type {
-  DomainInfo,
-  DomainSpec,
-  PlotBuildReport,
   ClassifyResult,
   CompletionsApi,
   EmbedResult,
@@ -20,9 +17,6 @@ import type {
   ModelInput,
   ProgressCallback,
   RuntimeInfo,
-  SyntheticTenantsOptions,
-  TenantInfo,
-  TenantSpec,
 } from './api.js';
 import type { EncoderRequest, EncoderResult } from './classify-executor.js';
 import { Engine, type EngineSpec } from './engine.js';
@@ -208,7 +202,9 @@ export class HmiRuntime implements HmiRuntimeApi {
         isResident: (id) => this.engine.pool.has(id),
       },
       metricsState,
-    );
+    );    this.tenants = this.registry.api(() => this.alive());
+    this.domains = this.domainState.api(() => this.alive());
+
     this.pipeline = new Pipeline<EncoderResult, Staged>(
       options.maxQueue ?? 4096,
       { tokenBudget: options.tokenBudget ?? 512, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250 },
@@ -235,7 +231,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     let runtime: HmiRuntime | undefined;
     const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
     const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
-    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.computeWindows(node, windows), plotStore);
+    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.windows.compute(node, windows), plotStore);
     const tokenBudget = options.tokenBudget ?? 512;
     const spec: EngineSpec = {
       gpu,
@@ -347,40 +343,8 @@ export class HmiRuntime implements HmiRuntimeApi {
     };
   }
 
-  readonly domains = {
-    add: async (spec: DomainSpec): Promise<void> => {
-      this.alive();
-      this.domainState.add(spec);
-    },
-    list: async (): Promise<DomainInfo[]> => this.domainState.list(),
-    build: async (id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport> => {
-      this.alive();
-      return this.domainState.build(id, corpus, onProgress);
-    },
-    rebuild: async (id?: string, onProgress?: ProgressCallback): Promise<void> => {
-      this.alive();
-      await this.domainState.knowledge.rebuild(id, onProgress);
-    },
-  };
-
-  readonly tenants = {
-    add: async (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> => {
-      this.alive();
-      await this.registry.add(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress);
-    },
-    addSynthetic: async (options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> => {
-      this.alive();
-      return this.registry.addSynthetic(options, onProgress);
-    },
-    remove: async (id: string): Promise<void> => {
-      this.alive();
-      await this.registry.remove(id);
-    },
-    list: async (): Promise<TenantInfo[]> => {
-      this.alive();
-      return this.registry.list();
-    },
-  };
+  readonly domains: HmiRuntimeApi['domains'];
+  readonly tenants: HmiRuntimeApi['tenants'];
 
   classify(tenantId: string, input: ModelInput): Promise<ClassifyResult> {
     return this.submit(tenantId, input, 'classify') as Promise<ClassifyResult>;

@@ -3,7 +3,7 @@ import type { LoraAdapter } from '../formats/types.js';
 import { checkAdapter } from '../model/single-lora.js';
 import { packTenant, type TenantMeta } from '../knowledge/task/pack.js';
 import type { TenantStore } from '../knowledge/task/store.js';
-import type { ProgressCallback, SyntheticTenantsOptions, TenantInfo, TenantSpec } from './api.js';
+import type { HmiRuntimeApi, ProgressCallback, SyntheticTenantsOptions, TenantInfo, TenantSpec } from './api.js';
 import { InvalidInputError, UnknownTenantError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { syntheticTenant } from './synthetic-tenants.js';
@@ -137,6 +137,28 @@ export class TenantRegistry {
         p99Ms: c?.latency.percentile(99) ?? 0,
       };
     });
+  }
+
+  /** The runtime's `tenants` API; `alive` throws once the runtime is disposed. */
+  api(alive: () => void): HmiRuntimeApi['tenants'] {
+    return {
+      add: async (spec, onProgress) => {
+        alive();
+        await this.add(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress);
+      },
+      addSynthetic: async (options, onProgress) => {
+        alive();
+        return this.addSynthetic(options, onProgress);
+      },
+      remove: async (id) => {
+        alive();
+        await this.remove(id);
+      },
+      list: async () => {
+        alive();
+        return this.list();
+      },
+    };
   }
 
   private async withLocks<T>(ids: readonly string[], f: () => Promise<T>): Promise<T> {
