@@ -15,7 +15,6 @@ import { ConfigError, MissingWeightError } from '../formats/errors.js';
 import type { LoraApplier } from './lora-hook.js';
 import { hiddenCopy, submitPass } from './pass.js';
 import { encodeProjection, projection, type Projection } from './project.js';
-import { isPreparable } from './single-lora.js';
 import { Workspace } from './workspace.js';
 import type { ModelOptions } from './options.js';
 
@@ -182,7 +181,7 @@ export class BertModel {
   /** Reserves the workspace, uploads the batch's ids and tables, and prepares the LoRA scratch. */
   private async stage(batch: PackedBatch, labels: number, lora?: LoraApplier): Promise<void> {
     await this.reserve(batch.rows, batch.numSeqs, labels);
-    if (lora && isPreparable(lora)) await lora.prepare(batch.rows);
+    await lora?.prepare?.(batch.rows);
     const seqs = new Uint32Array(batch.numSeqs * 4);
     for (let s = 0; s < batch.numSeqs; s++) seqs.set([batch.starts[s], batch.lengths[s], batch.starts[s], batch.lengths[s]], s * 4);
     writeBuffer(this.ctx, this.ws.get('ids'), batch.ids);

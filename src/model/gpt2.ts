@@ -18,7 +18,6 @@ import { encodePagedAttentionLayer } from '../runtime/generation/paged-attention
 import type { LoraApplier } from './lora-hook.js';
 import { hiddenCopy, submitPass } from './pass.js';
 import { encodeProjection, projection, type Projection } from './project.js';
-import { isPreparable } from './single-lora.js';
 import { Workspace } from './workspace.js';
 
 interface Norm {
@@ -219,7 +218,7 @@ export class Gpt2Model {
   private async stage(batch: PackedBatch, logitRows: LogitRows, lora?: LoraApplier, kv?: KvBinding): Promise<{ n: number; step: KvStep | undefined }> {
     const n = logitRows === 'all' ? batch.rows : logitRows === 'last' ? batch.numSeqs : 0;
     await this.reserve(batch.rows, batch.numSeqs, n);
-    if (lora && isPreparable(lora)) await lora.prepare(batch.rows);
+    await lora?.prepare?.(batch.rows);
     let step: KvStep | undefined;
     if (kv) {
       step = kv.pool.stageStep(stepEntries(batch, kv));

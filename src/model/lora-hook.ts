@@ -15,6 +15,8 @@ export interface LoraApplier {
    * @param y the projection's output, [rows, outDim]; the delta is added in place
    */
   apply(pass: GPUComputePassEncoder, module: string, x: GPUBuffer, y: GPUBuffer, rows: number, inDim: number, outDim: number): void;
+  /** Sizes scratch for a batch of `rows` before it is encoded (allocation is async, encoding is not). */
+  prepare?(rows: number): Promise<void>;
 }
 
 /** The projections LoRA may target, per family, as PEFT's target_modules name them. */

@@ -19,13 +19,6 @@ interface GpuLoraModule {
 }
 
 /** An applier that may need room for a batch before it is encoded. */
-export interface PreparableLora extends LoraApplier {
-  prepare(rows: number): Promise<void>;
-}
-
-export function isPreparable(lora: LoraApplier): lora is PreparableLora {
-  return typeof (lora as Partial<PreparableLora>).prepare === 'function';
-}
 
 /** Throws AdapterMismatchError for a module or head tensor that does not fit the model. */
 export function checkAdapter(config: ModelConfig, adapter: LoraAdapter): void {
@@ -64,7 +57,7 @@ export function checkAdapter(config: ModelConfig, adapter: LoraAdapter): void {
  * (shrink into a [rows, r] scratch buffer, then expand accumulated into y). The reference
  * applier against which the multi-tenant segmented one is checked.
  */
-export class SingleAdapterLora implements PreparableLora {
+export class SingleAdapterLora implements LoraApplier {
   private scratch: GPUBuffer;
 
   private constructor(
