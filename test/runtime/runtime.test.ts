@@ -3,6 +3,10 @@ import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { AdapterPool } from '../../src/knowledge/task/pool.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
+import { FsTenantStore } from '../../src/knowledge/task/store-fs.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { InvalidInputError, QueueFullError, UnknownTenantError } from '../../src/runtime/errors.js';
 import type { ClassifyResult } from '../../src/runtime/api.js';
@@ -98,5 +102,27 @@ describe('runtime paging and back-pressure', () => {
     for (const r of rejected) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(QueueFullError);
     expect(all.filter((s) => s.status === 'fulfilled').length).toBeGreaterThanOrEqual(4);
     await rt.dispose();
+  });
+});
+
+describe('runtime persistence', () => {
+  it('tenants survive a runtime restart (disk store): same list, same answers', async () => {
+    const storeDir = await mkdtemp(join(tmpdir(), 'hmi-tenants-'));
+    const first = await runtime({ store: new FsTenantStore(storeDir) });
+    const specs = Array.from({ length: 5 }, (_, i) => syntheticTenant(first.config, first.split, i, { count: 5, seed: 17 }));
+    await first.tenants.add(specs);
+    const before = await Promise.all(specs.map((s, i) => first.classify(s.id, TEXTS[i])));
+    await first.dispose();
+
+    const second = await runtime({ store: new FsTenantStore(storeDir) });
+    expect((await second.tenants.list()).map((t) => t.id).sort()).toEqual(specs.map((s) => s.id).sort());
+    const after = await Promise.all(specs.map((s, i) => second.classify(s.id, TEXTS[i])));
+    for (let i = 0; i < specs.length; i++) expect(after[i].scores).toEqual(before[i].scores);
+    await second.tenants.remove(specs[0].id);
+    await second.dispose();
+
+    const third = await runtime({ store: new FsTenantStore(storeDir) });
+    expect((await third.tenants.list()).length).toBe(4);
+    await third.dispose();
   });
 });
