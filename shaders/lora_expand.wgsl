@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let tile = tiles[p.tileOffset + t];
   let m = p.metaOffset + tile.z * 4u;
   let rank = min(table[m], p.tmpStride);
-  if (rank == 0u || tile.y == 0u || tile.x + tile.y > p.rows) { return; }
+  if (rank == 0u || tile.y == 0u || tile.x >= p.rows || tile.y > p.rows - tile.x) { return; }  // no u32 wrap-around
   let scale = bitcast<f32>(table[m + 1u]);
 
   let H = p.pageFloats;

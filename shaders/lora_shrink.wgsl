@@ -42,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let tile = tiles[p.tileOffset + t];
   let m = p.metaOffset + tile.z * 4u;
   let rank = min(min(table[m], p.tmpStride), p.kCount);
-  if (k0 >= rank || tile.y == 0u || tile.x + tile.y > p.rows) { return; }
+  if (k0 >= rank || tile.y == 0u || tile.x >= p.rows || tile.y > p.rows - tile.x) { return; }  // no u32 wrap-around
 
   let H = p.pageFloats;
   let lastPage = arrayLength(&pool) / H - 1u;
