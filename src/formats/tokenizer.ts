@@ -46,6 +46,7 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfigJson?: unkn
   }
   const json: Record<string, unknown> = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...tokenizerJson };
   if (!isRecord(json.model)) throw new TokenizerError('tokenizer.json has no "model" object');
+  checkVocabIds(json.model, json.added_tokens);
   const tok = wrap('cannot load tokenizer.json', () => new Tokenizer(json, tokenizerConfigJson ?? {}));
   const vocab = wrap('cannot read the vocabulary', () => tok.get_vocab(true));
   let maxId = -1;
@@ -73,7 +74,11 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfigJson?: unkn
   return {
     vocabSize,
     specialIds,
-    encode: (text) => wrap('encode failed', () => tok.encode(text).ids),
+    encode: (text) => {
+      const ids = wrap('encode failed', () => tok.encode(text).ids);
+      checkIds(ids);
+      return ids;
+    },
     decode: (ids) => decode(ids, true),
     tokenToId: (token) => tok.token_to_id(token),
     createStreamDecoder: () => {
@@ -84,6 +89,31 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfigJson?: unkn
       return prefixStream((ids) => decode(ids, false), checkIds);
     },
   };
+}
+
+/**
+ * Ids must be dense enough to index a table: the library sizes arrays by the largest id, so a
+ * lying file (an id of 2^31, a negative or fractional one) would stall loading or yield ids
+ * outside the embedding. Each id lies in 0..(vocabulary entries + added tokens - 1).
+ */
+function checkVocabIds(model: Record<string, unknown>, added: unknown): void {
+  const vocab = model.vocab;
+  const addedList = Array.isArray(added) ? added : [];
+  const entries = isRecord(vocab) ? Object.keys(vocab).length : Array.isArray(vocab) ? vocab.length : 0;
+  const limit = entries + addedList.length;
+  const check = (id: unknown, what: string): void => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= limit) {
+      throw new TokenizerError(`${what} has id ${String(id)}; ids must be integers in 0..${limit - 1}`);
+    }
+  };
+  if (isRecord(vocab)) for (const [token, id] of Object.entries(vocab)) check(id, `vocabulary entry ${JSON.stringify(token)}`);
+  for (const t of addedList) check(isRecord(t) ? t.id : undefined, 'an added token');
+  if (model.type === 'WordPiece') {
+    const unk = model.unk_token;
+    if (typeof unk !== 'string' || !isRecord(vocab) || !(unk in vocab)) {
+      throw new TokenizerError(`a WordPiece model needs its unk_token (${JSON.stringify(unk)}) in the vocabulary`);
+    }
+  }
 }
 
 /**
