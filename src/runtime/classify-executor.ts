@@ -1,11 +1,12 @@
 import { allocBuffer, readF32 } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { TenantMeta } from '../knowledge/task/pack.js';
-import type { MultiTenantLora } from '../knowledge/task/multi-lora.js';
+import type { HeadsLayout, MultiTenantLora } from '../knowledge/task/multi-lora.js';
 import type { BertModel } from '../model/bert.js';
 import { submitPass } from '../model/pass.js';
 import type { ClassifyResult, EmbedResult } from './api.js';
-import { RequestFailedError } from './errors.js';
+import { RequestFailedError, UnknownTenantError } from './errors.js';
+import type { AdapterPool } from '../knowledge/task/pool.js';
 import type { PendingRequest } from './pipeline.js';
 import type { PlotAssembler, PreparedBatch } from '../knowledge/domain/assembler.js';
 
@@ -33,7 +34,7 @@ export interface StagedPlot {
   readonly prepared: PreparedBatch;
 }
 
-type Served = { tenantId: string; tokens: number; latencyMs: number };
+export type Served = { tenantId: string; tokens: number; latencyMs: number };
 
 /**
  * Runs a batch of hBERT requests of many tenants: the base model's matmuls once over all
@@ -54,6 +55,8 @@ export class EncoderExecutor {
     private readonly now: () => number,
     readonly assembler: PlotAssembler,
     private readonly split: number,
+    private readonly pool: AdapterPool,
+    private readonly record: (served: readonly Served[]) => void,
   ) {}
 
   /** The CPU and I/O half of phase 1 for the domain requests of a batch (none: undefined). */
@@ -103,40 +106,51 @@ export class EncoderExecutor {
     const wantsHead = batch.some((r) => r.kind === 'classify');
     let logits: Float32Array | null = null;
     let stride = 0;
+    let headLayout: HeadsLayout = { maxLabels: 0, numLabels: [] };
     if (wantsHead) {
       if (!out.pooled) throw new RequestFailedError('the base model has no pooler, so no classifier head can run');
-      const maxLabels = Math.max(1, ...batch.map((r) => this.meta(r.tenantId)?.numLabels ?? 0));
+      // Sized from the heads that will run (resident now), not from metadata that may be newer.
+      const maxLabels = Math.max(1, ...batch.map((r) => this.pool.resident(r.tenantId)?.layout.head?.numLabels ?? 0));
       const buf = await this.logitsBuffer(batch.length * maxLabels * 4);
-      let layout = { maxLabels: 0, numLabels: [] as readonly number[] };
       submitPass(this.ctx, (pass) => {
-        layout = this.lora.encodeHeads(pass, out.pooled!, batch, buf);
+        headLayout = this.lora.encodeHeads(pass, out.pooled!, batch, buf);
       });
-      stride = layout.maxLabels;
+      stride = headLayout.maxLabels;
       if (stride > 0) logits = await readF32(this.ctx, buf, batch.length * stride);
     }
     const hidden = batch.some((r) => r.kind === 'embed') ? await readF32(this.ctx, out.hidden, packed.rows * H) : null;
     const t = this.now();
     const done: Served[] = [];
+    const settle: (() => void)[] = [];
     batch.forEach((r, q) => {
       const latencyMs = t - r.enqueuedAt;
       if (r.kind === 'embed') {
         const rows = packed.lengths[q];
         const slice = hidden!.slice(packed.starts[q] * H, (packed.starts[q] + rows) * H);
-        r.resolve({ tenantId: r.tenantId, hidden: slice, shape: [rows, H] });
+        settle.push(() => r.resolve({ tenantId: r.tenantId, hidden: slice, shape: [rows, H] }));
       } else {
         const m = this.meta(r.tenantId);
-        const n = m?.numLabels ?? 0;
+        if (!m) {
+          settle.push(() => r.reject(new UnknownTenantError(r.tenantId)));
+          return;
+        }
+        // The label count of the head that ran; names only if the registration still matches it.
+        const n = headLayout.numLabels[q] ?? 0;
         if (!logits || n === 0) {
-          r.reject(new RequestFailedError(`tenant ${r.tenantId} has no classifier head`));
+          settle.push(() => r.reject(new RequestFailedError(`tenant ${r.tenantId} has no classifier head`)));
           return;
         }
         const scores = softmax(logits, q * stride, n);
         let best = 0;
         for (let i = 1; i < n; i++) if (scores[i] > scores[best]) best = i;
-        r.resolve({ tenantId: r.tenantId, label: m!.labels[best] ?? `LABEL_${best}`, labelIndex: best, scores, tokens: r.tokens, latencyMs });
+        const label = (m.numLabels === n ? m.labels[best] : undefined) ?? `LABEL_${best}`;
+        settle.push(() => r.resolve({ tenantId: r.tenantId, label, labelIndex: best, scores, tokens: r.tokens, latencyMs }));
       }
       done.push({ tenantId: r.tenantId, tokens: r.tokens, latencyMs });
     });
+    // Metrics first, so a caller reading metrics() right after its answer sees its request counted.
+    this.record(done);
+    for (const f of settle) f();
     return done;
   }
 

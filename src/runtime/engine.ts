@@ -25,6 +25,10 @@ export interface EngineSpec {
   readonly tokenBudget: number;
   readonly metrics: Metrics;
   readonly meta: (tenantId: string) => TenantMeta | undefined;
+  /** Whether a tenant is registered, and its registration generation (see TenantRegistry). */
+  readonly registration: (tenantId: string) => { readonly exists: boolean; readonly generation: number };
+  /** How long a batch waits on a store read before deferring that tenant's requests. */
+  readonly storeWaitMs?: number;
   readonly now: () => number;
   readonly split: number;
   readonly domains: () => RuntimeDomains;
@@ -84,7 +88,7 @@ export class Engine {
         ...(spec.poolBytes !== undefined ? { budgetBytes: spec.poolBytes } : {}),
       });
       const lora = new MultiTenantLora(ctx, pool);
-      const residency = new TaskResidency(spec.store, pool, spec.metrics);
+      const residency = new TaskResidency(spec.store, pool, spec.metrics, spec.registration, spec.storeWaitMs);
       const H = spec.config.hiddenSize;
       const plotCache = await PlotCache.create(ctx, { slots: spec.plotCacheSlots, width: 3 * H });
       const ln = spec.split > 0 ? `encoder.layer.${spec.split - 1}.output.LayerNorm` : 'embeddings.LayerNorm';
@@ -102,7 +106,7 @@ export class Engine {
           defaultLn: { gamma: spec.weights.get(`${ln}.weight`)!.data, beta: spec.weights.get(`${ln}.bias`)!.data },
         },
       });
-      const executor = new EncoderExecutor(ctx, model, lora, spec.meta, spec.now, assembler, spec.split);
+      const executor = new EncoderExecutor(ctx, model, lora, spec.meta, spec.now, assembler, spec.split, pool, (served) => spec.metrics.recordBatch(served));
       return new Engine(ctx, base, model, windows, pool, lora, executor, residency, plotCache, assembler);
     } catch (e) {
       ctx.destroy();

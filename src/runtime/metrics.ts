@@ -56,7 +56,7 @@ export class Metrics {
 
   constructor(private readonly now: () => number) {}
 
-  recordBatch(results: { tenantId: string; tokens: number; latencyMs: number }[]): void {
+  recordBatch(results: readonly { readonly tenantId: string; readonly tokens: number; readonly latencyMs: number }[]): void {
     const t = this.now();
     let tokens = 0;
     for (const r of results) {
