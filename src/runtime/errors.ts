@@ -40,3 +40,13 @@ export class TenantBusyError extends HmiError {
     super('TENANT_BUSY', `tenant "${tenantId}" is being replaced while a batch uses its previous adapter`);
   }
 }
+
+/** The store did not answer a tenant's read in time (a blocked database): its requests wait for the next batch. */
+export class StoreSlowError extends HmiError {
+  constructor(
+    readonly tenantId: string,
+    readonly waitedMs: number,
+  ) {
+    super('STORE_SLOW', `tenant "${tenantId}": the store did not answer within ${waitedMs} ms`);
+  }
+}

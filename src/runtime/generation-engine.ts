@@ -22,6 +22,10 @@ export interface GenerationEngineSpec {
   /** Host copy of the base weights, kept so a lost device can be re-uploaded. */
   readonly weights: TensorMap;
   readonly store: TenantStore;
+  /** Whether a tenant is registered, and its registration generation (see TenantRegistry). */
+  readonly registration: (tenantId: string) => { readonly exists: boolean; readonly generation: number };
+  /** How long a batch waits on a store read before deferring that tenant's requests. */
+  readonly storeWaitMs?: number;
   readonly poolBytes?: number;
   /** KV cache budget; default min(64 MiB, half the device's largest buffer). */
   readonly kvBytes?: number;
@@ -123,7 +127,7 @@ export class GenerationEngine {
         budgetBytes: spec.kvBytes ?? defaultKvBytes(ctx.limits),
       });
       const lora = new MultiTenantLora(ctx, pool);
-      const residency = new TaskResidency(spec.store, pool, spec.metrics);
+      const residency = new TaskResidency(spec.store, pool, spec.metrics, spec.registration, spec.storeWaitMs);
       const plotCache = await PlotCache.create(ctx, { slots: spec.plotCacheSlots, width: c.hiddenSize });
       const assembler = new PlotAssembler(ctx, {
         domain: spec.domains().knowledge,

@@ -36,6 +36,10 @@ import { GenerationEngine, type GenerationEngineSpec } from './generation-engine
 import { Metrics } from './metrics.js';
 import type { RuntimeOptions } from './runtime.js';
 import { TenantRegistry } from './tenant-registry.js';
+import { TenantBusyError } from './errors.js';
+
+/** How long a request waits on a slow store before it fails with the store's error. */
+const STORE_GIVE_UP_MS = 30_000;
 
 export interface GenerationRuntimeOptions extends RuntimeOptions {
   /** Time the matmul variants at start-up. Default true. */
@@ -178,6 +182,8 @@ export class GenerationRuntime implements HmiRuntimeApi {
       config: loaded.config,
       weights: loaded.weights,
       store,
+      registration: (id) => ({ exists: runtime?.registry.get(id) !== undefined, generation: runtime?.registry.generation(id) ?? 0 }),
+      ...(options.storeWaitMs !== undefined ? { storeWaitMs: options.storeWaitMs } : {}),
       ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
       ...(options.kvBytes !== undefined ? { kvBytes: options.kvBytes } : {}),
       ...(options.kvBlockTokens !== undefined ? { kvBlockTokens: options.kvBlockTokens } : {}),
@@ -515,6 +521,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
    * other requests' pinned tenants, waits for one of them to end. false = aborted meanwhile.
    */
   private async pin(engine: GenerationEngine, tenantId: string, signal: AbortSignal): Promise<boolean> {
+    const start = now();
     for (;;) {
       if (signal.aborted) return false;
       const e = (await this.ensureOne(engine, tenantId)).get(tenantId);
@@ -524,6 +531,9 @@ export class GenerationRuntime implements HmiRuntimeApi {
         this.wakePinWaiters();
         return false;
       }
+      // A slow store (its read goes on) or a re-registration mid-read: ask again.
+      if (engine.residency.deferrable(e) && now() - start < STORE_GIVE_UP_MS) continue;
+      if (e instanceof TenantBusyError) continue;
       if (!engine.residency.retryable(e) || engine.pool.stats().pinnedTenants === 0) throw e;
       await new Promise<void>((resolve) => {
         const wake = (): void => {

@@ -19,8 +19,10 @@ export interface Residency {
    */
   ensure(tenantIds: readonly string[]): Promise<Map<string, unknown>>;
   unpin(tenantIds: readonly string[]): void;
-  /** A failure that may clear once the running batch unpins its tenants (pool full of pins). */
+  /** A failure that may clear once the running batch unpins its tenants (pool full of pins): retried at once. */
   retryable(error: unknown): boolean;
+  /** A failure that means "not yet" (a store slower than a batch): the requests wait for a later batch. */
+  deferrable(error: unknown): boolean;
 }
 
 /**
@@ -56,6 +58,8 @@ export class Pipeline<R, S = undefined> {
     private readonly metrics: Metrics,
     private readonly now: () => number,
     private readonly stage?: BatchStager<R, S>,
+    /** How long a request may wait on a slow store before it fails with the store's error. */
+    private readonly deferLimitMs: number = 30_000,
   ) {
     this.queue = new RequestQueue(capacity);
   }
@@ -118,11 +122,14 @@ export class Pipeline<R, S = undefined> {
         for (const [id, e] of await this.residency.ensure(retry)) failures.set(id, e);
       }
       const deferred: PendingRequest<R>[] = [];
+      const now = this.now();
       const ready = batch.filter((r) => {
         const err = failures.get(r.tenantId);
         if (err === undefined) return true;
-        // Still no room: the batch outgrew the pool. Those requests wait for the next batch.
-        if (this.residency.retryable(err)) deferred.push(r);
+        // Still no room (the batch outgrew the pool), or the store has not answered yet: those
+        // requests wait for a later batch, unless they have waited past the limit.
+        const wait = this.residency.retryable(err) || this.residency.deferrable(err);
+        if (wait && (!this.residency.deferrable(err) || now - r.enqueuedAt < this.deferLimitMs)) deferred.push(r);
         else r.reject(err);
         return false;
       });

@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   readonly split?: number;
   /** Where tenants persist. Default: IndexedDB in a browser, memory in Node. */
   readonly store?: TenantStore;
+  /** A batch waits this long for a tenant's store read, then runs without it; its requests wait for a later batch. Default 1000 ms. */
+  readonly storeWaitMs?: number;
   /** IndexedDB database name for the default store. */
   readonly storeName?: string;
   /** Requests waiting at most; beyond, QueueFullError. Default 4096. */
@@ -167,6 +169,10 @@ class EngineResidency implements Residency {
   retryable(error: unknown): boolean {
     return this.current().residency.retryable(error);
   }
+
+  deferrable(error: unknown): boolean {
+    return this.current().residency.deferrable(error);
+  }
 }
 
 export class HmiRuntime implements HmiRuntimeApi {
@@ -242,6 +248,8 @@ export class HmiRuntime implements HmiRuntimeApi {
       tokenBudget,
       metrics,
       meta: (id) => runtime?.registry.get(id),
+      registration: (id) => ({ exists: runtime?.registry.get(id) !== undefined, generation: runtime?.registry.generation(id) ?? 0 }),
+      ...(options.storeWaitMs !== undefined ? { storeWaitMs: options.storeWaitMs } : {}),
       now,
       split,
       domains: () => domains,
@@ -310,7 +318,7 @@ export class HmiRuntime implements HmiRuntimeApi {
         engine.executor.discard(plot);
         return;
       }
-      this.metricsState.recordBatch(await engine.executor.run(runnable, plot));
+      await engine.executor.run(runnable, plot);
     } catch (e) {
       if (!this.disposed && (await engine.failedByLoss())) {
         const again = batch.filter((r) => !r.retried);

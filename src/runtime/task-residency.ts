@@ -1,11 +1,14 @@
 import type { LoraAdapter } from '../formats/types.js';
 import { PoolExhaustedError } from '../knowledge/task/errors.js';
-import { unpackTenant } from '../knowledge/task/pack.js';
+import { unpackTenant, type TenantRecord } from '../knowledge/task/pack.js';
+
+const DEFAULT_READ_WAIT_MS = 1000;
+const SLOW = Symbol('slow');
 import type { AdapterPool } from '../knowledge/task/pool.js';
 import type { TenantStore } from '../knowledge/task/store.js';
 import type { Metrics } from './metrics.js';
 import type { Residency } from './pipeline.js';
-import { TenantBusyError, UnknownTenantError } from './errors.js';
+import { StoreSlowError, TenantBusyError, UnknownTenantError } from './errors.js';
 
 /**
  * Task knowledge as the pipeline sees it: the store (IndexedDB / disk) behind the GPU pool.
@@ -19,7 +22,14 @@ export class TaskResidency implements Residency {
     private readonly store: TenantStore,
     readonly pool: AdapterPool,
     private readonly metrics: Metrics,
+    /** The tenant's registration: whether it exists, and a generation that changes when it is re-registered or removed. */
+    private readonly registration: (tenantId: string) => { readonly exists: boolean; readonly generation: number },
+    /** How long a batch waits for a read; a slower one (a blocked database) defers its tenant's requests. */
+    private readonly readWaitMs: number = DEFAULT_READ_WAIT_MS,
   ) {}
+
+  /** Reads in flight by tenant: a deferred tenant's next batch joins its read instead of starting another. */
+  private readonly reads = new Map<string, { promise: Promise<TenantRecord | undefined>; generation: number }>();
 
   /** Tenants re-registered or removed while pinned by a running batch: dropped once unpinned. */
   private readonly stale = new Set<string>();
@@ -57,16 +67,26 @@ export class TaskResidency implements Residency {
     });
     if (missing.length === 0) return failures;
     // One read per tenant, so a corrupt record fails its own tenant and no other.
-    const reads = await Promise.allSettled(missing.map((id) => this.store.get(id)));
+    const reads = await Promise.allSettled(missing.map((id) => this.read(id)));
     missing.forEach((id, i) => {
       const read = reads[i];
       if (read.status === 'rejected') {
         failures.set(id, read.reason);
         return;
       }
-      const record = read.value;
-      if (!record) {
+      if (read.value === SLOW) {
+        failures.set(id, new StoreSlowError(id, this.readWaitMs));
+        return;
+      }
+      const { record, generation } = read.value;
+      const now = this.registration(id);
+      if (!record || !now.exists) {
         failures.set(id, new UnknownTenantError(id));
+        return;
+      }
+      if (generation !== now.generation) {
+        // Re-registered while this read was in flight: read again, the new record is there now.
+        failures.set(id, new TenantBusyError(id));
         return;
       }
       try {
@@ -80,6 +100,33 @@ export class TaskResidency implements Residency {
       }
     });
     return failures;
+  }
+
+  /** The tenant's record, with the registration generation it was read under, or SLOW if the store is slower than readWaitMs. */
+  private read(id: string): Promise<{ record: TenantRecord | undefined; generation: number } | typeof SLOW> {
+    let inflight = this.reads.get(id);
+    if (!inflight) {
+      const generation = this.registration(id).generation;
+      const promise = this.store.get(id);
+      const entry = { promise, generation };
+      this.reads.set(id, entry);
+      const done = (): void => {
+        if (this.reads.get(id) === entry) this.reads.delete(id);
+      };
+      promise.then(done, done);
+      inflight = entry;
+    }
+    const { promise, generation } = inflight;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const slow = new Promise<typeof SLOW>((resolve) => {
+      timer = setTimeout(() => resolve(SLOW), this.readWaitMs);
+    });
+    return Promise.race([promise.then((record) => ({ record, generation })), slow]).finally(() => clearTimeout(timer));
+  }
+
+  /** Whether a failure only means "not yet": the request goes back to the queue. */
+  deferrable(error: unknown): boolean {
+    return error instanceof StoreSlowError;
   }
 
   unpin(tenantIds: readonly string[]): void {

@@ -39,6 +39,8 @@ const SYNTHETIC_CHUNK = 256;
 export class TenantRegistry {
   private readonly metas = new Map<string, TenantMeta>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Bumped whenever an id's registration changes, so a store read can tell it went stale. */
+  private readonly generations = new Map<string, number>();
 
   constructor(
     private readonly store: TenantStore,
@@ -54,6 +56,15 @@ export class TenantRegistry {
 
   get(id: string): TenantMeta | undefined {
     return this.metas.get(id);
+  }
+
+  /** Changes each time the tenant is registered again or removed. */
+  generation(id: string): number {
+    return this.generations.get(id) ?? 0;
+  }
+
+  private bump(id: string): void {
+    this.generations.set(id, this.generation(id) + 1);
   }
 
   get size(): number {
@@ -88,6 +99,7 @@ export class TenantRegistry {
         // Whatever reached the store is registered, even when a later chunk failed (quota).
         for (const r of records.slice(0, stored)) {
           this.metas.set(r.meta.id, r.meta);
+          this.bump(r.meta.id);
           this.hooks.invalidate(r.meta.id);
         }
       }
@@ -116,6 +128,7 @@ export class TenantRegistry {
       if (!this.metas.has(id)) throw new UnknownTenantError(id);
       await this.store.delete(id);
       this.metas.delete(id);
+      this.bump(id);
       this.hooks.removed(id);
       this.hooks.invalidate(id);
       this.metrics.forget(id);

@@ -318,7 +318,9 @@ describe('concurrent add / remove of the same tenant id', () => {
       else if (!(out.r.scores.length === 2 ? v[0].adapter.labels : v[1].adapter.labels)?.includes(out.r.label)) wrong.push(`label ${out.r.label} is not a label of the version that computed the scores`);
     }
     expect(wrong).toEqual([]);
-    expect(served).toBeGreaterThan(0);
+    // Requests still queued when the final removal lands end with UnknownTenantError, so only a
+    // tenant that ends registered must have served some.
+    if (last !== 'removed') expect(served).toBeGreaterThan(0);
     // Final state: the last operation wins, in the registry, in the store and in the outputs.
     const listed = (await rt.tenants.list()).find((t) => t.id === id);
     const stored = await store.get(id);
