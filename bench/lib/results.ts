@@ -18,6 +18,36 @@ export interface Throughput {
   readonly seconds: number;
 }
 
+/** continuousVsStatic (issue 6): both ratios read higher = better for continuous batching. */
+export interface ContinuousVsStatic {
+  /** Continuous tokens/s / static tokens/s. */
+  readonly throughput: Ratio;
+  /** Static p99 latency / continuous p99 latency. */
+  readonly p99: Ratio;
+  readonly continuousP99Ms: number | null;
+  readonly staticP99Ms: number | null;
+  readonly continuousP50Ms: number | null;
+  readonly staticP50Ms: number | null;
+}
+
+/** One grid point of plotStorage (issue 5): sizes of a parent node and its domains' PLOT tables. */
+export interface PlotStorageRow {
+  readonly domains: number;
+  readonly corpusLines: number;
+  /** Per-domain budget (the parent's is fixed). */
+  readonly budgetEntries: number;
+  /** After building every domain, or after a rebuild() of the subtree. */
+  readonly stage: 'build' | 'rebuild';
+  /** Distinct tri-grams of the domains' corpus slices, summed. */
+  readonly distinct: number;
+  readonly entries: number;
+  /** In-memory table bytes (DomainInfo.bytes). */
+  readonly bytes: number;
+  /** Bytes the PlotStore persisted (index + chunks). */
+  readonly storedBytes: number;
+  readonly nodes: readonly { id: string; entries: number; budgetEntries: number; bytes: number; storedBytes: number }[];
+}
+
 export interface BenchResults {
   adapter: string;
   machine: { where: string; cpus: number | null; platform: string; date: string; command: string };
@@ -27,6 +57,10 @@ export interface BenchResults {
   vsMergedSwap: Record<string, Ratio>;
   vsTfjs: { hbert: Ratio; hgpt: Ratio };
   plotSpeedup: { warm: Ratio; cold: Ratio };
+  /** Generated tokens/s, 64 requests of 64 tenants / the same 64 on one typical tenant. */
+  generate64: Ratio;
+  continuousVsStatic: ContinuousVsStatic | null;
+  plotStorage: PlotStorageRow[] | null;
   /** Throughput with adapters cold in the store / all resident. */
   prefetchHidden: Ratio;
   /** The runtime's own metric: fraction of store read + upload time overlapped with GPU work. */
@@ -49,6 +83,9 @@ export function emptyResults(): BenchResults {
     vsMergedSwap: {},
     vsTfjs: { hbert: null, hgpt: null },
     plotSpeedup: { warm: null, cold: null },
+    generate64: null,
+    continuousVsStatic: null,
+    plotStorage: null,
     prefetchHidden: null,
     prefetchHiddenFraction: null,
     memoryPerTenant: { bytes: null, ratioToFullModel: null, fullModelBytes: null, residentTenants: null },
@@ -106,6 +143,36 @@ export function summaryRows(r: BenchResults): SummaryRow[] {
       rows.push(row(`multiTenantOverhead.generate ${n}`, gen[n], mtoTargets[n] ?? null, `generated tokens/s with ${n} distinct tenants / with 1 tenant (hGPT, continuous batching)`, `${tps(`generate:${n}`)} vs ${tps('generate:1')}`));
     }
   } else rows.push(row('multiTenantOverhead.generate', null, 0.8, 'generation throughput, N tenants / 1 tenant (not measured yet)', ''));
+  const tokps = (key: string): string => (r.throughput[key] ? `${r.throughput[key].tokensPerSecond.toFixed(1)} tok/s` : 'n/a');
+  rows.push(
+    row(
+      'generate64',
+      r.generate64,
+      0.9,
+      'generated tokens/s, 64 concurrent requests of 64 distinct tenants / the same 64 requests on one typical tenant (hGPT, 32 greedy tokens each)',
+      r.generate64 === null ? '' : `${tokps('generate64:64')} vs ${tokps('generate64:1')}`,
+    ),
+  );
+  const cvs = r.continuousVsStatic;
+  const ms = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : `${v.toFixed(0)} ms`);
+  rows.push(
+    row(
+      'continuousVsStatic throughput',
+      cvs?.throughput ?? null,
+      null,
+      'generated tokens/s, continuous batching / static batching (waves of B awaited whole), mixed lengths; > 1 = continuous faster',
+      cvs ? `${tokps('cvs:continuous')} vs ${tokps('cvs:static')}` : '',
+    ),
+  );
+  rows.push(
+    row(
+      'continuousVsStatic p99',
+      cvs?.p99 ?? null,
+      null,
+      'p99 request latency, static / continuous (all requests arrive at once); > 1 = continuous has the lower p99',
+      cvs ? `${ms(cvs.staticP99Ms)} vs ${ms(cvs.continuousP99Ms)}` : '',
+    ),
+  );
   for (const n of Object.keys(r.vsSequential)) {
     rows.push(row(`vsSequential ${n}`, r.vsSequential[n], null, `batched runtime / one tenant at a time with the same kernels, ${n} tenants`, `${rps(r, `ours:${n}`)} vs ${rps(r, `sequential:${n}`)}`));
   }
