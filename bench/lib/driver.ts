@@ -1,9 +1,14 @@
+import { continuousVsStatic } from '../scenarios/continuous-vs-static.js';
 import { generate } from '../scenarios/generate.js';
+import { generate64 } from '../scenarios/generate-64.js';
+import { plotStorage } from '../scenarios/plot-storage.js';
 import { memoryPerTenant } from '../scenarios/memory-per-tenant.js';
 import { multiTenantOverhead } from '../scenarios/multi-tenant-overhead.js';
+import { plotSpeedup } from '../scenarios/plot-speedup.js';
 import { prefetchHidden } from '../scenarios/prefetch-hidden.js';
 import { vsMergedSwap } from '../scenarios/vs-merged-swap.js';
 import { vsSequential } from '../scenarios/vs-sequential.js';
+import { vsTfjs } from '../scenarios/vs-tfjs.js';
 import { BenchContext, type BenchOptions } from './context.js';
 import type { BenchEnv } from './env.js';
 import type { BenchResults } from './results.js';
@@ -12,7 +17,7 @@ import { runtimeMetrics } from './serving.js';
 
 /**
  * Every runtime scenario by name. null = a slot whose subsystem is not measurable yet
- * (its figures stay null in latest.json): PLOT and tfjs running whole models.
+ * (its figures stay null in latest.json).
  */
 export const RUNTIME_SCENARIOS: Readonly<Record<string, Scenario | null>> = {
   multiTenantOverhead,
@@ -21,8 +26,11 @@ export const RUNTIME_SCENARIOS: Readonly<Record<string, Scenario | null>> = {
   prefetchHidden,
   memoryPerTenant,
   generate,
-  plotSpeedup: null,
-  vsTfjs: null,
+  generate64,
+  continuousVsStatic,
+  plotStorage,
+  plotSpeedup,
+  vsTfjs,
 };
 
 export function measurable(names: readonly string[]): Scenario[] {
@@ -92,6 +100,9 @@ function notes(o: BenchOptions, env: BenchEnv): string[] {
     `vsMergedSwap: W + scale*B@A and the head merged on the CPU before the clock; on every change of tenant (arrival order) the merged weights are uploaded (BaseWeights.upload + BertModel.create) and freed after. Sampled: the first ${o.mergedRequestsPerSlice} requests of each slice.`,
     `prefetchHidden: ${o.coldTenants} tenants in a ${env.where === 'node' ? 'temp-directory fs store (no fsync; the OS page cache may hold the files)' : 'fresh IndexedDB store'}, pool = ${o.smallPoolFraction * 100}% of them, the same balanced requests as ours:${o.coldTenants}, divided by the all-resident runtime's throughput.`,
     `generate: an hGPT runtime (continuous batching) with the largest N's tenants registered and warmed; ${o.generateRequests} prompts of 8-16 tokens, each continued greedily by ${o.generateTokens} tokens, all submitted at once; ratio of generated tokens per second.`,
-    'plotSpeedup and vsTfjs are not measured yet (null): PLOT serving landed in the runtime during this work and tfjs runs only the matmul table.',
+    'generate64: an hGPT runtime with maxActive 64 and tenants 0..63 plus the typical one; the same 64 prompts of 8-16 tokens, 32 greedy tokens each, all submitted at once, with 64 distinct tenants vs all on the typical tenant; rounds alternate order; ratio of generated tokens/s (time to the last token).',
+    'continuousVsStatic: an hGPT runtime with maxActive B = 16, 8 tenants, 64 requests per round arriving at once (prompts 4-32 tokens, max tokens uniform 4..48, greedy). Continuous = all submitted at once; static = waves of 16, each awaited whole. throughput = continuous/static tokens/s; p99 = static/continuous p99 latency (arrival to last token); both higher = better.',
+    `vsTfjs: tfjs-backend-webgpu running the same hBERT (same weights; each tenant's LoRA and head as tf ops), a tenant at a time with its requests batched; checked against the runtime's scores (max |diff| <= 1e-3) before timing. Sampled: at most ${o.sequentialTenantsPerSlice} tenants per slice.`,
+    'plotSpeedup: 50 tenants on the same texts, without a domain (all layers) vs as tenants of a domain whose PLOT was built from those texts (warm) vs a fresh empty domain (cold, first pass); hBERT split at half the layers.',
   ];
 }
