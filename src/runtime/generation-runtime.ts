@@ -37,6 +37,7 @@ import { Metrics } from './metrics.js';
 import type { RuntimeOptions } from './runtime.js';
 import { TenantRegistry } from './tenant-registry.js';
 import { TenantBusyError } from './errors.js';
+import { toTokenIds } from './input.js';
 
 /** How long a request waits on a slow store before it fails with the store's error. */
 const STORE_GIVE_UP_MS = 30_000;
@@ -408,23 +409,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
   }
 
   private tokenize(input: ModelInput): number[] {
-    let ids: number[];
-    if (typeof input === 'string') {
-      if (input.length === 0) throw new InvalidInputError('the prompt is empty');
-      ids = this.tokenizer.encode(input);
-    } else if (Array.isArray(input)) {
-      ids = [...input];
-      ids.forEach((id, i) => {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
-          throw new InvalidInputError(`token id ${id} at position ${i} is outside the vocabulary 0..${this.config.vocabSize - 1}`);
-        }
-      });
-    } else {
-      throw new InvalidInputError('the prompt must be a string or an array of token ids');
-    }
-    if (ids.length === 0) throw new InvalidInputError('the prompt has no tokens');
-    if (ids.length > this.config.maxPositions) throw new InvalidInputError(`the prompt has ${ids.length} tokens; the model takes at most ${this.config.maxPositions}`);
-    return ids;
+    return toTokenIds(input, this.tokenizer, this.config, 'prompt', true);
   }
 
   /**

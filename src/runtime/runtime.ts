@@ -32,6 +32,7 @@ import { PlotStore } from '../knowledge/domain/plot-store.js';
 import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
 import { TenantRegistry } from './tenant-registry.js';
 import { createCompletions } from './completions.js';
+import { toTokenIds } from './input.js';
 
 export interface RuntimeOptions {
   /** navigator.gpu in a page or worker (the default), or the `webgpu` package's GPU in Node. */
@@ -392,27 +393,8 @@ export class HmiRuntime implements HmiRuntimeApi {
     });
   }
 
-  /** Text or ids to ids the model accepts; every bad input is an InvalidInputError here. */
   private tokenize(input: ModelInput): number[] {
-    let ids: number[];
-    if (typeof input === 'string') {
-      if (input.trim().length === 0) throw new InvalidInputError('the input text is empty');
-      ids = this.tokenizer.encode(input);
-    } else if (Array.isArray(input)) {
-      ids = [...input];
-      ids.forEach((id, i) => {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
-          throw new InvalidInputError(`token id ${id} at position ${i} is outside the vocabulary 0..${this.config.vocabSize - 1}`);
-        }
-      });
-    } else {
-      throw new InvalidInputError('input must be a string or an array of token ids');
-    }
-    if (ids.length === 0) throw new InvalidInputError('the input has no tokens');
-    if (ids.length > this.config.maxPositions) {
-      throw new InvalidInputError(`the input has ${ids.length} tokens; the model takes at most ${this.config.maxPositions}`);
-    }
-    return ids;
+    return toTokenIds(input, this.tokenizer, this.config, 'input');
   }
 
   async metrics(): Promise<MetricsSnapshot> {

@@ -14,6 +14,7 @@ import { FrequencyCounter, topK } from './frequency.js';
 import { PlotTable, type PlotLayout } from './plot-table.js';
 import type { PlotStore } from './plot-store.js';
 import { windowsOf, type TrigramKey } from './trigram.js';
+import type { DomainInfo } from '../../runtime/api.js';
 
 /**
  * Runs windows through a node's lower layers in one batched pass: `windows` holds 3 ids per
@@ -31,18 +32,8 @@ export interface DomainKnowledgeOptions {
   readonly onError?: (error: HmiError) => void;
 }
 
-export interface DomainNodeInfo {
-  readonly id: string;
-  readonly parent: string | null;
-  /** Lower-weights scope: nodes with equal scopes compute equal PLOT values. */
-  readonly scope: string;
-  readonly entries: number;
-  readonly budgetEntries: number;
-  readonly bytes: number;
-  readonly hits: number;
-  readonly lookups: number;
-  readonly hitRate: number;
-}
+/** What the UI and API show of a node (the public DomainInfo). */
+export type DomainNodeInfo = DomainInfo;
 
 export interface RebuildReport {
   readonly node: string;

@@ -1,0 +1,29 @@
+import type { HmiTokenizer } from '../formats/tokenizer.js';
+import type { ModelConfig } from '../model/config.js';
+import type { ModelInput } from './api.js';
+import { InvalidInputError } from './errors.js';
+
+/**
+ * Text or ids to ids the model accepts; every bad input is an InvalidInputError here, before
+ * it can reach a batch. `what` names the input in messages ("input", "prompt"); a blank
+ * text is refused unless `allowBlank` (a whitespace prompt is a fine start for generation).
+ */
+export function toTokenIds(input: ModelInput, tokenizer: HmiTokenizer, config: ModelConfig, what: string, allowBlank = false): number[] {
+  let ids: number[];
+  if (typeof input === 'string') {
+    if (input.length === 0 || (!allowBlank && input.trim().length === 0)) throw new InvalidInputError(`the ${what} text is empty`);
+    ids = tokenizer.encode(input);
+  } else if (Array.isArray(input)) {
+    ids = [...input];
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
+        throw new InvalidInputError(`token id ${id} at position ${i} is outside the vocabulary 0..${config.vocabSize - 1}`);
+      }
+    });
+  } else {
+    throw new InvalidInputError(`the ${what} must be a string or an array of token ids`);
+  }
+  if (ids.length === 0) throw new InvalidInputError(`the ${what} has no tokens`);
+  if (ids.length > config.maxPositions) throw new InvalidInputError(`the ${what} has ${ids.length} tokens; the model takes at most ${config.maxPositions}`);
+  return ids;
+}
