@@ -1,8 +1,8 @@
 /** Deterministic randomness for workloads: the same seed gives the same requests everywhere. */
 
-import { mulberry32, ZipfSampler } from '../../src/util/rng.js';
+import { mulberry32, shuffle, ZipfSampler } from '../../src/util/rng.js';
 
-export { mulberry32 };
+export { mulberry32, shuffle };
 
 /** Integer uniform in [0, n). */
 export function uniformInt(n: number, rnd: () => number): number {
@@ -15,11 +15,3 @@ export function zipfSampler(n: number, s: number, rnd: () => number): () => numb
   return () => z.sample(rnd());
 }
 
-/** Fisher-Yates in place. */
-export function shuffle<T>(a: T[], rnd: () => number): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = uniformInt(i + 1, rnd);
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}

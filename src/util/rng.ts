@@ -70,3 +70,12 @@ export class ZipfSampler {
     return lo;
   }
 }
+
+/** Fisher-Yates in place, drawing from `rnd` (uniform in [0, 1)). */
+export function shuffle<T>(a: T[], rnd: () => number): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(rnd() * (i + 1)));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}

@@ -8,17 +8,10 @@ import { run } from '../../src/gpu/dispatch.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';
 import { ShapeError } from '../../src/errors.js';
 import { expectClose, randomFloats, testContext } from '../helpers/gpu.js';
+import { mulberry32, shuffle } from '../../src/util/rng.js';
 
-/** A deterministic permutation of 0..n-1 (Fisher-Yates over randomFloats). */
-function shuffled(n: number, seed: number): number[] {
-  const ids = Array.from({ length: n }, (_, i) => i);
-  const r = randomFloats(n, seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(((r[i] + 1) / 2) * (i + 1)) % (i + 1);
-    [ids[i], ids[j]] = [ids[j], ids[i]];
-  }
-  return ids;
-}
+/** A deterministic permutation of 0..n-1. */
+const shuffled = (n: number, seed: number): number[] => shuffle(Array.from({ length: n }, (_, i) => i), mulberry32(seed));
 
 interface Seq {
   qLen: number;
