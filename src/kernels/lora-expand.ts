@@ -1,13 +1,17 @@
 import code from '../../shaders/lora_expand.wgsl?raw';
+import rowsCode from '../../shaders/lora_expand_rows.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { KernelSpec } from '../gpu/pipelines.js';
+import { checkRowsVariant, type LoraKernelVariant } from './lora-shrink.js';
 
 export const loraExpandKernel: KernelSpec = {
   name: 'lora_expand',
   code,
   bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'],
 };
+
+export const loraExpandRowsKernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_rows', code: rowsCode };
 
 export interface LoraExpandBuffers {
   /** [rows, tmpStride], from lora_shrink */
@@ -27,12 +31,17 @@ export interface LoraExpandParams {
   readonly tileOffset: number;
   readonly numTiles: number;
   readonly metaOffset: number;
+  /** Default 'block' (see LoraKernelVariant). */
+  readonly variant?: LoraKernelVariant;
 }
 
 /** y[i, :] += scale_t * tmp[i, 0..r_t) @ B_t^T for every row of the given tiles. */
 export function encodeLoraExpand(ctx: GpuContext, pass: GPUComputePassEncoder, b: LoraExpandBuffers, p: LoraExpandParams): void {
   if (p.numTiles === 0) return;
-  const colGroups = Math.ceil(p.outDim / 4);
+  const perRow = p.variant === 'rows';
+  if (perRow) checkRowsVariant(p.pageFloats);
+  // Columns per thread: 4 in lora_expand, 16 in lora_expand_rows.
+  const colGroups = Math.ceil(p.outDim / (perRow ? 16 : 4));
   const params = new Params()
     .u32(p.rows)
     .u32(p.outDim)
@@ -43,7 +52,7 @@ export function encodeLoraExpand(ctx: GpuContext, pass: GPUComputePassEncoder, b
     .u32(p.numTiles)
     .u32(p.metaOffset)
     .done();
-  dispatch(ctx, pass, loraExpandKernel, {
+  dispatch(ctx, pass, perRow ? loraExpandRowsKernel : loraExpandKernel, {
     params,
     buffers: [b.tmp, b.pool, b.tiles, b.table, b.y],
     workgroups: grid1d(p.numTiles * colGroups, 64),

@@ -1,13 +1,32 @@
 import code from '../../shaders/lora_shrink.wgsl?raw';
+import rowsCode from '../../shaders/lora_shrink_rows.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { KernelSpec } from '../gpu/pipelines.js';
+import { ShapeError } from '../errors.js';
 
 export const loraShrinkKernel: KernelSpec = {
   name: 'lora_shrink',
   code,
   bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'],
 };
+
+export const loraShrinkRowsKernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_rows', code: rowsCode };
+
+/**
+ * 'block': a thread computes 4 rows of a tile (prefill, full tiles). 'rows': a thread walks
+ * its tile's rows one by one (decode, one-row tiles), reading the pool as vec4, so it needs
+ * pageFloats % 4 == 0. Both give bit-identical results.
+ */
+export type LoraKernelVariant = 'block' | 'rows';
+
+export function rowsVariantFits(pageFloats: number): boolean {
+  return pageFloats % 4 === 0;
+}
+
+export function checkRowsVariant(pageFloats: number): void {
+  if (!rowsVariantFits(pageFloats)) throw new ShapeError(`the 'rows' LoRA kernels read the pool as vec4: pageFloats ${pageFloats} is not a multiple of 4`);
+}
 
 /** Rows per tile: a tile is up to this many consecutive rows of one segment (one tenant). */
 export const LORA_TILE_ROWS = 4;
@@ -37,11 +56,14 @@ export interface LoraShrinkParams {
   readonly numTiles: number;
   /** u32 index in `table` of slot 0's metadata for this module. */
   readonly metaOffset: number;
+  /** Default 'block'. */
+  readonly variant?: LoraKernelVariant;
 }
 
 /** tmp[i, 0..r_t) = x_i @ A_t^T for every row of the given tiles, A_t read through the page table. */
 export function encodeLoraShrink(ctx: GpuContext, pass: GPUComputePassEncoder, b: LoraShrinkBuffers, p: LoraShrinkParams): void {
   if (p.numTiles === 0 || p.kCount === 0) return;
+  if (p.variant === 'rows') checkRowsVariant(p.pageFloats);
   const params = new Params()
     .u32(p.rows)
     .u32(p.inDim)
@@ -52,7 +74,7 @@ export function encodeLoraShrink(ctx: GpuContext, pass: GPUComputePassEncoder, b
     .u32(p.numTiles)
     .u32(p.metaOffset)
     .done();
-  dispatch(ctx, pass, loraShrinkKernel, {
+  dispatch(ctx, pass, p.variant === 'rows' ? loraShrinkRowsKernel : loraShrinkKernel, {
     params,
     buffers: [b.x, b.pool, b.tiles, b.table, b.tmp],
     workgroups: grid1d(p.numTiles * Math.ceil(p.kCount / 4), 64),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../../src/errors.js';
 import { encodeLoraExpand, type LoraExpandParams } from '../../src/kernels/lora-expand.js';
 import { loraExpandRef } from '../../src/kernels/cpu/lora-expand.js';
 import { run } from '../../src/gpu/dispatch.js';
@@ -73,6 +74,30 @@ describe('lora_expand kernel', () => {
     });
   }
 
+  for (const c of cases) {
+    // The rows variant reads pages as vec4: same odd dims on pages rounded up to a multiple of 4.
+    const H = 4 * Math.ceil(c.H / 4);
+    it(`rows variant matches the reference and the block variant bit for bit: ${c.name} (pages of ${H})`, async () => {
+      const adapters = Array.from({ length: c.tenants }, (_, t) => randomAdapter(t + 1, t === 2 ? [] : [{ path: MOD, r: ranks[t % ranks.length], inDim: 7, outDim: c.outDim }]));
+      const lengths = Array.from({ length: c.tenants + 3 }, (_, i) => [5, 0, 3, 1, 7, 4, 9, 2][i % 8]);
+      const { segments, rows } = segmentsOf(lengths, (i) => i % c.tenants, 2);
+      const b = pagedBatch(H, adapters, MOD, segments, 400 + c.outDim);
+      const tmp = randomFloats(rows * b.tmpStride, 7);
+      const y0 = randomFloats(rows * c.outDim, 8, 3);
+      const p: LoraExpandParams = { rows, outDim: c.outDim, pageFloats: H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant: 'rows' };
+      const out = await expandOnGpu(b, tmp, y0, p);
+      expectClose(out, loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table: b.table, y: y0 }, p), 1e-5, 1e-4);
+      // A row's result must not depend on the variant its batch ran (tenant isolation).
+      expect(await expandOnGpu(b, tmp, y0, { ...p, variant: 'block' })).toEqual(out);
+    });
+  }
+
+  it('rejects the rows variant on pages that are not a multiple of 4 floats', async () => {
+    const b = pagedBatch(15, [randomAdapter(1, [{ path: MOD, r: 2, inDim: 4, outDim: 37 }])], MOD, [{ tenant: 0, rowStart: 0, rowCount: 1 }], 4);
+    const p: LoraExpandParams = { rows: 1, outDim: 37, pageFloats: 15, tmpStride: 2, tileOffset: 0, numTiles: 1, metaOffset: 0, variant: 'rows' };
+    await expect(expandOnGpu(b, randomFloats(2, 1), new Float32Array(37), p)).rejects.toThrow(ShapeError);
+  });
+
   it('handles a large batch (600 rows, out 200) in one dispatch', async () => {
     const H = 48;
     const adapters = Array.from({ length: 6 }, (_, t) => randomAdapter(t + 50, [{ path: MOD, r: ranks[t], inDim: 4, outDim: 200 }]));
@@ -81,11 +106,25 @@ describe('lora_expand kernel', () => {
     const tmp = randomFloats(rows * b.tmpStride, 8);
     const y0 = new Float32Array(rows * 200);
     const p: LoraExpandParams = { rows, outDim: 200, pageFloats: H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
-    expectClose(await expandOnGpu(b, tmp, y0, p), loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table: b.table, y: y0 }, p), 1e-5, 1e-4);
+    const out = await expandOnGpu(b, tmp, y0, p);
+    expectClose(out, loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table: b.table, y: y0 }, p), 1e-5, 1e-4);
+    expect(await expandOnGpu(b, tmp, y0, { ...p, variant: 'rows' })).toEqual(out);
   });
 
-  it('clamps an adversarial table to the pool and tmp row', async () => {
-    const H = 15;
+  it('rows variant on a decode batch (one-row segments of 41 tenants, out 37 over pages of 20: column groups straddle pages) equals the block variant bit for bit', async () => {
+    const H = 20;
+    const adapters = Array.from({ length: 41 }, (_, t) => randomAdapter(t + 70, t === 5 ? [] : [{ path: MOD, r: ranks[t % ranks.length], inDim: 3, outDim: 37 }]));
+    const { segments, rows } = segmentsOf(Array.from({ length: 41 }, () => 1), (i) => i, 1);
+    const b = pagedBatch(H, adapters, MOD, segments, 11);
+    const tmp = randomFloats(rows * b.tmpStride, 12);
+    const y0 = randomFloats(rows * 37, 13);
+    const p: LoraExpandParams = { rows, outDim: 37, pageFloats: H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant: 'rows' };
+    const out = await expandOnGpu(b, tmp, y0, p);
+    expectClose(out, loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table: b.table, y: y0 }, p), 1e-5, 1e-4);
+    expect(await expandOnGpu(b, tmp, y0, { ...p, variant: 'block' })).toEqual(out);
+  });
+
+  for (const [H, variants] of [[15, ['block']], [16, ['block', 'rows']]] as const) it(`clamps an adversarial table to the pool and tmp row (pages of ${H}: ${variants.join(', ')})`, async () => {
     const adapters = [randomAdapter(1, [{ path: MOD, r: 3, inDim: 4, outDim: 37 }]), randomAdapter(2, [{ path: MOD, r: 2, inDim: 4, outDim: 37 }])];
     const { segments, rows } = segmentsOf([5, 6], (i) => i);
     const b = pagedBatch(H, adapters, MOD, segments, 9);
@@ -95,8 +134,10 @@ describe('lora_expand kernel', () => {
     const tmp = randomFloats(rows * b.tmpStride, 5);
     const y0 = randomFloats(rows * 37, 6);
     const p: LoraExpandParams = { rows, outDim: 37, pageFloats: H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
-    const out = await expandOnGpu({ ...b, table }, tmp, y0, p);
-    expect(out.every(Number.isFinite)).toBe(true);
-    expectClose(out, loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table, y: y0 }, p), 1e-5, 1e-4);
+    for (const variant of variants) {
+      const out = await expandOnGpu({ ...b, table }, tmp, y0, { ...p, variant });
+      expect(out.every(Number.isFinite)).toBe(true);
+      expectClose(out, loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table, y: y0 }, p), 1e-5, 1e-4);
+    }
   });
 });

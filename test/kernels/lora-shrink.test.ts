@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../../src/errors.js';
 import { encodeLoraShrink, type LoraShrinkParams } from '../../src/kernels/lora-shrink.js';
 import { loraShrinkRef } from '../../src/kernels/cpu/lora-shrink.js';
 import { run } from '../../src/gpu/dispatch.js';
@@ -66,6 +67,30 @@ describe('lora_shrink kernel', () => {
     });
   }
 
+  for (const c of cases) {
+    // The rows variant reads pages as vec4: same odd dims on pages rounded up to a multiple of 4.
+    const H = 4 * Math.ceil(c.H / 4);
+    it(`rows variant matches the reference and the block variant bit for bit: ${c.name} (pages of ${H})`, async () => {
+      const adapters = Array.from({ length: c.tenants }, (_, t) => randomAdapter(t + 1, t === 4 ? [] : [{ path: MOD, r: ranks[t % ranks.length], inDim: c.inDim, outDim: 9 }]));
+      const lengths = Array.from({ length: c.tenants + 3 }, (_, i) => [5, 0, 3, 1, 7, 4, 9, 2][i % 8]);
+      const { segments, rows } = segmentsOf(lengths, (i) => i % c.tenants, 2);
+      const b = pagedBatch(H, adapters, MOD, segments, 300 + c.inDim);
+      const x = randomFloats(rows * c.inDim, 7);
+      const tmp0 = randomFloats(rows * b.tmpStride, 8, 100);
+      const p: LoraShrinkParams = { rows, inDim: c.inDim, pageFloats: H, tmpStride: b.tmpStride, kCount: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant: 'rows' };
+      const out = await shrinkOnGpu(b, x, tmp0, p);
+      expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table: b.table, tmp: tmp0 }, p), 1e-5, 1e-4);
+      // A row's result must not depend on the variant its batch ran (tenant isolation).
+      expect(await shrinkOnGpu(b, x, tmp0, { ...p, variant: 'block' })).toEqual(out);
+    });
+  }
+
+  it('rejects the rows variant on pages that are not a multiple of 4 floats', async () => {
+    const b = pagedBatch(15, [randomAdapter(1, [{ path: MOD, r: 2, inDim: 37, outDim: 5 }])], MOD, [{ tenant: 0, rowStart: 0, rowCount: 1 }], 4);
+    const p: LoraShrinkParams = { rows: 1, inDim: 37, pageFloats: 15, tmpStride: 2, kCount: 2, tileOffset: 0, numTiles: 1, metaOffset: 0, variant: 'rows' };
+    await expect(shrinkOnGpu(b, randomFloats(37, 1), new Float32Array(2), p)).rejects.toThrow(ShapeError);
+  });
+
   it('handles a large batch (600 rows, in 96) in one dispatch', async () => {
     const H = 32;
     const adapters = Array.from({ length: 6 }, (_, t) => randomAdapter(t + 50, [{ path: MOD, r: ranks[t], inDim: 96, outDim: 8 }]));
@@ -74,11 +99,25 @@ describe('lora_shrink kernel', () => {
     const x = randomFloats(rows * 96, 8);
     const tmp0 = new Float32Array(rows * b.tmpStride);
     const p: LoraShrinkParams = { rows, inDim: 96, pageFloats: H, tmpStride: b.tmpStride, kCount: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
-    expectClose(await shrinkOnGpu(b, x, tmp0, p), loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table: b.table, tmp: tmp0 }, p), 1e-5, 1e-4);
+    const out = await shrinkOnGpu(b, x, tmp0, p);
+    expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table: b.table, tmp: tmp0 }, p), 1e-5, 1e-4);
+    expect(await shrinkOnGpu(b, x, tmp0, { ...p, variant: 'rows' })).toEqual(out);
   });
 
-  it('clamps an adversarial table to the pool and tmp row', async () => {
-    const H = 15;
+  it('rows variant on a decode batch (one-row segments of 41 tenants, in 37 over pages of 20) equals the block variant bit for bit', async () => {
+    const H = 20;
+    const adapters = Array.from({ length: 41 }, (_, t) => randomAdapter(t + 70, t === 5 ? [] : [{ path: MOD, r: ranks[t % ranks.length], inDim: 37, outDim: 3 }]));
+    const { segments, rows } = segmentsOf(Array.from({ length: 41 }, () => 1), (i) => i, 1);
+    const b = pagedBatch(H, adapters, MOD, segments, 11);
+    const x = randomFloats(rows * 37, 12);
+    const tmp0 = randomFloats(rows * b.tmpStride, 13, 100);
+    const p: LoraShrinkParams = { rows, inDim: 37, pageFloats: H, tmpStride: b.tmpStride, kCount: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant: 'rows' };
+    const out = await shrinkOnGpu(b, x, tmp0, p);
+    expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table: b.table, tmp: tmp0 }, p), 1e-5, 1e-4);
+    expect(await shrinkOnGpu(b, x, tmp0, { ...p, variant: 'block' })).toEqual(out);
+  });
+
+  for (const [H, variants] of [[15, ['block']], [16, ['block', 'rows']]] as const) it(`clamps an adversarial table to the pool and tmp row (pages of ${H}: ${variants.join(', ')})`, async () => {
     const adapters = [randomAdapter(1, [{ path: MOD, r: 3, inDim: 37, outDim: 5 }]), randomAdapter(2, [{ path: MOD, r: 2, inDim: 37, outDim: 5 }])];
     const { segments, rows } = segmentsOf([5, 6], (i) => i);
     const b = pagedBatch(H, adapters, MOD, segments, 9);
@@ -90,8 +129,10 @@ describe('lora_shrink kernel', () => {
     const x = randomFloats(rows * 37, 5);
     const tmp0 = randomFloats(rows * b.tmpStride, 6);
     const p: LoraShrinkParams = { rows, inDim: 37, pageFloats: H, tmpStride: b.tmpStride, kCount: 1000, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
-    const out = await shrinkOnGpu(bad, x, tmp0, p);
-    expect(out.every(Number.isFinite)).toBe(true);
-    expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table, tmp: tmp0 }, p), 1e-5, 1e-4);
+    for (const variant of variants) {
+      const out = await shrinkOnGpu(bad, x, tmp0, { ...p, variant });
+      expect(out.every(Number.isFinite)).toBe(true);
+      expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table, tmp: tmp0 }, p), 1e-5, 1e-4);
+    }
   });
 });

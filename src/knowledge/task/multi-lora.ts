@@ -21,7 +21,7 @@ import { Usage } from '../../gpu/flags.js';
 import { writeBuffer } from '../../gpu/buffers.js';
 import { ShapeError } from '../../errors.js';
 import type { LoraApplier } from '../../model/lora-hook.js';
-import { encodeLoraShrink, LORA_META_U32, LORA_TILE_ROWS, LORA_TILE_U32 } from '../../kernels/lora-shrink.js';
+import { encodeLoraShrink, LORA_META_U32, LORA_TILE_ROWS, LORA_TILE_U32, rowsVariantFits, type LoraKernelVariant } from '../../kernels/lora-shrink.js';
 import { encodeLoraExpand } from '../../kernels/lora-expand.js';
 import { encodeClassifierHead, HEAD_REQUEST_U32 } from '../../kernels/classifier-head.js';
 import type { AdapterPool, ResidentTenant } from './pool.js';
@@ -61,6 +61,12 @@ interface Batch {
   readonly tileRanges: readonly (readonly [number, number])[];
   readonly coveredRows: number;
   readonly tmpStride: number;
+  /**
+   * 'rows' when every tile has one row (decode) and the pool's pages allow it, where the 4-row
+   * kernels would waste 3/4 of their work. Both variants are bit-identical, so the choice
+   * (which depends on the whole batch) never changes a row's output.
+   */
+  readonly variant: LoraKernelVariant;
 }
 
 /** A storage buffer that grows (never shrinks) to fit what is written. */
@@ -196,9 +202,11 @@ export class MultiTenantLora implements LoraApplier {
       }
       tileRanges.push([offset, tiles.length / LORA_TILE_U32 - offset]);
     }
+    let variant: LoraKernelVariant = rowsVariantFits(this.pool.pageFloats) ? 'rows' : 'block';
+    for (let i = 1; i < tiles.length; i += LORA_TILE_U32) if (tiles[i] !== 1) variant = 'block';
     this.tiles.write(new Uint32Array(tiles));
     this.tmp.ensure(coveredRows * tmpStride * 4);
-    this.batch = { slotOf, slots, slotBase, modules, tileRanges, coveredRows, tmpStride };
+    this.batch = { slotOf, slots, slotBase, modules, tileRanges, coveredRows, tmpStride, variant };
   }
 
   /** Adds every row's tenant delta scale * (x @ A^T) @ B^T into y: 2 dispatches per pool buffer in use. */
@@ -218,8 +226,8 @@ export class MultiTenantLora implements LoraApplier {
     b.tileRanges.forEach(([tileOffset, numTiles], shard) => {
       if (numTiles === 0) return;
       const pool = this.pool.buffer(shard);
-      encodeLoraShrink(this.ctx, pass, { x, pool, tiles, table, tmp }, { rows, inDim, pageFloats: H, tmpStride: b.tmpStride, kCount: m.maxRank, tileOffset, numTiles, metaOffset });
-      encodeLoraExpand(this.ctx, pass, { tmp, pool, tiles, table, y }, { rows, outDim, pageFloats: H, tmpStride: b.tmpStride, tileOffset, numTiles, metaOffset });
+      encodeLoraShrink(this.ctx, pass, { x, pool, tiles, table, tmp }, { rows, inDim, pageFloats: H, tmpStride: b.tmpStride, kCount: m.maxRank, tileOffset, numTiles, metaOffset, variant: b.variant });
+      encodeLoraExpand(this.ctx, pass, { tmp, pool, tiles, table, y }, { rows, outDim, pageFloats: H, tmpStride: b.tmpStride, tileOffset, numTiles, metaOffset, variant: b.variant });
     });
   }
 
