@@ -4,6 +4,7 @@ import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
+import { rowReductionWorkgroup } from './adapter-kind.js';
 import { requireElements, requireInts } from './check-shapes.js';
 
 const BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
@@ -41,6 +42,8 @@ export interface PlotCombineArgs {
   rows: number;
   hidden: number;
   eps: number;
+  /** Invocations per row; defaults to the adapter's row-reduction size (as layernorm). */
+  workgroupSize?: number;
 }
 
 /** Combines the tri-gram entries of every row of a batch and applies its LayerNorm, one dispatch. */
@@ -57,10 +60,13 @@ export function encodePlotCombine(ctx: GpuContext, pass: GPUComputePassEncoder, 
   requireElements(k, 'typeRow', a.typeRow, a.hidden);
   requireElements(k, 'ln', a.ln, a.numLn * 2 * a.hidden);
   requireElements(k, 'out', a.out, a.rows * a.hidden);
+  const wg = a.workgroupSize ?? rowReductionWorkgroup(ctx);
+  if (!Number.isInteger(wg) || wg < 1 || wg > 256) throw new ShapeError(`${k}: workgroupSize must be an integer in 1..256, got ${wg}`);
   if (a.rows === 0) return;
   const params = new Params().u32(a.rows).u32(a.hidden).f32(a.eps).u32(a.slots).u32(a.posRows).u32(a.numLn);
   if (a.dtype === 'f16') params.u32(words);
   dispatch(ctx, pass, spec, {
+    constants: { WG: wg },
     params: params.done(),
     buffers: [a.values, a.meta, a.pos, a.typeRow, a.ln, a.out],
     workgroups: grid1d(a.rows, 1),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../../src/errors.js';
 import { encodePlotCombine, f16SlotWords, packCombineMeta } from '../../src/kernels/plot-combine.js';
 import { plotCombineRef } from '../../src/kernels/cpu/plot-combine.js';
 import { run } from '../../src/gpu/dispatch.js';
@@ -41,7 +42,7 @@ function makeCase(hidden: number, seed: number): Case {
   };
 }
 
-async function runCase(c: Case, dtype: 'f32' | 'f16'): Promise<Float32Array> {
+async function runCase(c: Case, dtype: 'f32' | 'f16', workgroupSize?: number): Promise<Float32Array> {
   const ctx = await testContext();
   const values = dtype === 'f16' ? packSlots(c.values, c.slots, c.hidden) : c.values;
   const bufs = await Promise.all([
@@ -68,6 +69,7 @@ async function runCase(c: Case, dtype: 'f32' | 'f16'): Promise<Float32Array> {
       rows: c.rows,
       hidden: c.hidden,
       eps: 1e-12,
+      workgroupSize,
     }),
   );
   const out = await readF32(ctx, go, c.rows * c.hidden);
@@ -103,6 +105,19 @@ describe('plot_combine kernel', () => {
       expectClose(out, plotCombineRef({ ...c, values: decoded, eps: 1e-12 }), 1e-4, 2e-5);
     });
   }
+  // 64 is the GPU size, 4 the CPU adapters'; 3 and 1 leave a ragged last sweep and no partner.
+  for (const wg of [64, 4, 3, 1]) {
+    for (const dtype of ['f32', 'f16'] as const) {
+      it(`gives the same rows with ${wg} invocations per row, ${dtype}, H=37`, async () => {
+        const c = makeCase(37, 401 + wg);
+        const values = dtype === 'f16' ? unpackSlots(packSlots(c.values, c.slots, c.hidden), c.slots, c.hidden) : c.values;
+        expectClose(await runCase(c, dtype, wg), plotCombineRef({ ...c, values, eps: 1e-12 }), 1e-4, 2e-5);
+      });
+    }
+  }
+  it('rejects a workgroup size outside 1..256', async () => {
+    await expect(runCase(makeCase(5, 3), 'f32', 512)).rejects.toThrow(ShapeError);
+  });
 
   it('drops neighbours across sequence edges: a length-1 sequence sees only its own entry', async () => {
     const hidden = 5;
