@@ -9,6 +9,7 @@ import { prefetchHidden } from '../scenarios/prefetch-hidden.js';
 import { vsMergedSwap } from '../scenarios/vs-merged-swap.js';
 import { vsSequential } from '../scenarios/vs-sequential.js';
 import { vsTfjs } from '../scenarios/vs-tfjs.js';
+import { vsTfjsHgpt } from '../scenarios/vs-tfjs-hgpt.js';
 import { BenchContext, type BenchOptions } from './context.js';
 import type { BenchEnv } from './env.js';
 import type { BenchResults } from './results.js';
@@ -31,6 +32,7 @@ export const RUNTIME_SCENARIOS: Readonly<Record<string, Scenario | null>> = {
   plotStorage,
   plotSpeedup,
   vsTfjs,
+  vsTfjsHgpt,
 };
 
 export function measurable(names: readonly string[]): Scenario[] {
@@ -102,7 +104,7 @@ function notes(o: BenchOptions, env: BenchEnv): string[] {
     `generate: an hGPT runtime (continuous batching) with the largest N's tenants registered and warmed; ${o.generateRequests} prompts of 8-16 tokens, each continued greedily by ${o.generateTokens} tokens, all submitted at once; ratio of generated tokens per second.`,
     'generate64: an hGPT runtime with maxActive 64 and tenants 0..63 plus the typical one; the same 64 prompts of 8-16 tokens, 32 greedy tokens each, all submitted at once, with 64 distinct tenants vs all on the typical tenant; rounds alternate order; ratio of generated tokens/s (time to the last token).',
     'continuousVsStatic: an hGPT runtime with maxActive B = 16, 8 tenants, 64 requests per round arriving at once (prompts 4-32 tokens, max tokens uniform 4..48, greedy). Continuous = all submitted at once; static = waves of 16, each awaited whole. throughput = continuous/static tokens/s; p99 = static/continuous p99 latency (arrival to last token); both higher = better.',
-    `vsTfjs: tfjs-backend-webgpu running the same hBERT (same weights; each tenant's LoRA and head as tf ops), a tenant at a time with its requests batched; checked against the runtime's scores (max |diff| <= 1e-3) before timing. Sampled: at most ${o.sequentialTenantsPerSlice} tenants per slice.`,
+    `vsTfjs: tfjs-backend-webgpu running the same hBERT (same weights; each tenant's LoRA and head as tf ops), a tenant at a time with its requests batched; checked against the runtime's scores (max |diff| <= 1e-3) before timing. hgpt (scenario vsTfjsHgpt): the same hGPT with each tenant's LoRA as tf ops, greedy with a KV cache, a tenant at a time with its prompts as one padded batch, on the prompts of generate:100, vs generate:100's tokens/s; checked against the runtime's greedy tokens before timing. Sampled: at most ${o.sequentialTenantsPerSlice} tenants per slice (hbert); hgpt samples fewer (see its note).`,
     'plotSpeedup: 50 tenants on the same texts, without a domain (all layers) vs as tenants of a domain whose PLOT was built from those texts (warm) vs a fresh empty domain (cold, first pass); hBERT split at half the layers.',
   ];
 }

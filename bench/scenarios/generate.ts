@@ -10,10 +10,10 @@ import { tenantId } from '../lib/serving.js';
 import { representativeTenant } from '../lib/representative.js';
 import { makeRequests, makeTexts, type Request } from '../lib/workload.js';
 
-const hostGpt = (c: BenchContext): Promise<LoadedModel> => c.shared('host-gpt', () => loadModel(resolveModelSource(c.env.gptModel)), () => undefined);
+export const hostGpt = (c: BenchContext): Promise<LoadedModel> => c.shared('host-gpt', () => loadModel(resolveModelSource(c.env.gptModel)), () => undefined);
 
 /** One hGPT runtime (continuous batching) holding every tenant of the largest N; warmed with one short generation per tenant. */
-function generationRuntime(c: BenchContext): Promise<HmiRuntimeApi> {
+export function generationRuntime(c: BenchContext): Promise<HmiRuntimeApi> {
   return c.shared(
     'serving:generate',
     async () => {
@@ -36,7 +36,8 @@ async function drain(rt: HmiRuntimeApi, tenant: string, ids: readonly number[], 
   return n;
 }
 
-async function workload(c: BenchContext, n: number): Promise<Request[]> {
+/** The prompts of generate:n and their tenants (n = 1: all on the typical tenant). */
+export async function workload(c: BenchContext, n: number): Promise<Request[]> {
   const { config } = await hostGpt(c);
   const texts = makeTexts({ count: c.opts.generateRequests, vocabSize: config.vocabSize, minTokens: 8, maxTokens: 16, seed: c.opts.seed + 1 });
   const reqs = makeRequests(texts, n, n <= texts.length ? { kind: 'balanced' } : { kind: 'uniform' }, c.opts.seed + n);

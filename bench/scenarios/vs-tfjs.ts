@@ -29,21 +29,33 @@ interface TfjsSide {
 }
 
 /**
- * tfjs with its WebGPU backend, in this page, on the host model's weights. Imported only
- * here, so Node never loads tfjs (the scenario is Chromium-only).
+ * tfjs with its WebGPU backend started in this page; resolves to tfjs's version. Imported only
+ * here (and by the hGPT comparison through this), so Node never loads tfjs (Chromium-only).
  */
-function tfjsSide(c: BenchContext): Promise<TfjsSide> {
+export function tfjsWebgpu(c: BenchContext): Promise<string> {
   return c.shared(
-    'tfjs-bert',
+    'tfjs-webgpu',
     async () => {
       const tf = await import('@tensorflow/tfjs-core');
       await import('@tensorflow/tfjs-backend-webgpu');
       if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not start its webgpu backend');
       await tf.ready();
+      return tf.version_core;
+    },
+    () => undefined,
+  );
+}
+
+/** tfjs on the host model's (hBERT) weights. */
+function tfjsSide(c: BenchContext): Promise<TfjsSide> {
+  return c.shared(
+    'tfjs-bert',
+    async () => {
+      const version = await tfjsWebgpu(c);
       const { TfjsBert } = await import('../lib/tfjs-bert.js');
       const host = await c.hostModel();
       if (host.config.family !== 'bert') throw new Error(`vsTfjs needs an hBERT model, got ${host.config.family}`);
-      return { model: TfjsBert.create(host.config, host.weights), config: host.config, version: tf.version_core };
+      return { model: TfjsBert.create(host.config, host.weights), config: host.config, version };
     },
     (s) => s.model.dispose(),
   );
@@ -130,7 +142,7 @@ export const vsTfjs: Scenario = {
     c.results.vsTfjs.hbert = c.m.ratio(`ours:${TENANTS}`, `tfjs:${TENANTS}`);
     const { version } = await tfjsSide(c);
     c.results.notes.push(
-      `vsTfjs: ${TENANTS} tenants, the workload of ours:${TENANTS}; tfjs ${version} with its webgpu backend in the same page runs the same hBERT weights, a tenant at a time in order of first arrival, its requests in batches under the token budget padded to the longest (attention masked), LoRA as x@A^T@(scale*B^T) per adapted projection and its own pooler/classifier; weights and adapters uploaded before the clock, scores read back with data(). hgpt: not measured (null).`,
+      `vsTfjs: ${TENANTS} tenants, the workload of ours:${TENANTS}; tfjs ${version} with its webgpu backend in the same page runs the same hBERT weights, a tenant at a time in order of first arrival, its requests in batches under the token budget padded to the longest (attention masked), LoRA as x@A^T@(scale*B^T) per adapted projection and its own pooler/classifier; weights and adapters uploaded before the clock, scores read back with data().`,
     );
   },
 };
