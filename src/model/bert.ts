@@ -13,7 +13,7 @@ import { checkSplit, type BertConfig } from './config.js';
 import { packBatch, type PackedBatch, type SequenceInput } from './batch.js';
 import { ConfigError, MissingWeightError } from '../formats/errors.js';
 import type { LoraApplier } from './lora-hook.js';
-import { hiddenCopy, submitPass } from './pass.js';
+import { hiddenCopy, submitPass, type HiddenSource } from './pass.js';
 import { encodeProjection, projection, type Projection } from './project.js';
 import { Workspace } from './workspace.js';
 import type { ModelOptions } from './options.js';
@@ -38,6 +38,8 @@ export interface BertRunOptions {
   readonly lora?: LoraApplier;
   /** A tenant's head tensors (pooler/classifier from modules_to_save); they override the base's. */
   readonly head?: BaseWeights;
+  /** More work on the outputs (per-tenant heads), encoded into the run's pass so it needs no submit of its own. */
+  readonly epilogue?: (pass: GPUComputePassEncoder, out: BertOutputs) => void;
 }
 
 /** GPU results of a forward; workspace buffers, valid until the model's next run. */
@@ -203,33 +205,39 @@ export class BertModel {
     return this.ws.get('hA');
   }
 
-  /** Layers split..L-1 on hiddenIn [rows, H] (the state after layer split-1), then pooler and classifier. */
-  async runUpper(batch: PackedBatch, split: number, hiddenIn: GPUBuffer, opts: BertRunOptions = {}): Promise<BertOutputs> {
+  /** Layers split..L-1 on the state after layer split-1 (a buffer [rows, H] or an encoder of it), then pooler and classifier. */
+  async runUpper(batch: PackedBatch, split: number, hiddenIn: HiddenSource, opts: BertRunOptions = {}): Promise<BertOutputs> {
     checkSplit(this.config, split);
     const head = this.resolveHead(opts.head);
     await this.stage(batch, head.classifier?.n ?? 1, opts.lora);
-    const copies = hiddenCopy(hiddenIn, this.ws.get('hA'), batch.rows, this.config.hiddenSize);
+    const residual = this.ws.get('hA');
+    const copies = hiddenIn instanceof Function ? [] : hiddenCopy(hiddenIn, residual, batch.rows, this.config.hiddenSize);
+    const out = this.outputs(batch, head);
     submitPass(
       this.ctx,
       (pass) => {
+        if (hiddenIn instanceof Function) hiddenIn(pass, residual);
         this.encodeLayers(pass, batch, split, this.config.numLayers, opts.lora);
         this.encodeHead(pass, batch, head);
+        opts.epilogue?.(pass, out);
       },
       copies,
     );
-    return this.outputs(batch, head);
+    return out;
   }
 
   /** The whole model in one pass (LoRA, if any, on every layer it targets). */
   async forward(batch: PackedBatch, opts: BertRunOptions = {}): Promise<BertOutputs> {
     const head = this.resolveHead(opts.head);
     await this.stage(batch, head.classifier?.n ?? 1, opts.lora);
+    const out = this.outputs(batch, head);
     submitPass(this.ctx, (pass) => {
       this.encodeEmbeddings(pass, batch);
       this.encodeLayers(pass, batch, 0, this.config.numLayers, opts.lora);
       this.encodeHead(pass, batch, head);
+      opts.epilogue?.(pass, out);
     });
-    return this.outputs(batch, head);
+    return out;
   }
 
   async read(out: BertOutputs): Promise<BertHostOutputs> {

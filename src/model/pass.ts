@@ -18,6 +18,13 @@ export function submitPass(ctx: GpuContext, encode: (pass: GPUComputePassEncoder
   ctx.submit([enc.finish()]);
 }
 
+/**
+ * Where an upper-layers run gets the state after layer S-1: a buffer (copied into the
+ * residual stream), or an encoder that writes the residual stream itself in the same pass
+ * (PLOT's combine), which saves the copy and a submit.
+ */
+export type HiddenSource = GPUBuffer | ((pass: GPUComputePassEncoder, residual: GPUBuffer) => void);
+
 /** The copy of an outside hidden state [rows, H] into the model's residual buffer (none when it already is that buffer). */
 export function hiddenCopy(hiddenIn: GPUBuffer, residual: GPUBuffer, rows: number, hiddenSize: number): CopyIn[] {
   const bytes = rows * hiddenSize * 4;

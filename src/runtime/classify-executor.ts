@@ -2,8 +2,7 @@ import { allocBuffer, readF32 } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { TenantMeta } from '../knowledge/task/pack.js';
 import type { HeadsLayout, MultiTenantLora } from '../knowledge/task/multi-lora.js';
-import type { BertModel } from '../model/bert.js';
-import { submitPass } from '../model/pass.js';
+import type { BertModel, BertOutputs } from '../model/bert.js';
 import type { ClassifyResult, EmbedResult } from './api.js';
 import { RequestFailedError, UnknownTenantError } from './errors.js';
 import type { AdapterPool } from '../knowledge/task/pool.js';
@@ -45,7 +44,6 @@ export type Served = { tenantId: string; tokens: number; latencyMs: number };
  */
 export class EncoderExecutor {
   private logits: GPUBuffer | null = null;
-  private plotHidden: GPUBuffer | null = null;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -72,52 +70,60 @@ export class EncoderExecutor {
     if (staged) this.assembler.release(staged.prepared);
   }
 
-  async run(batch: readonly EncoderRequest[], staged?: StagedPlot): Promise<Served[]> {
+  /**
+   * Runs the batch and settles its requests. `launched` is called once the batch's GPU work
+   * is queued (or it never will be): the caller's preparation of the next batch then no
+   * longer delays this one's submit.
+   */
+  async run(batch: readonly EncoderRequest[], staged?: StagedPlot, launched?: () => void): Promise<Served[]> {
     const full = batch.filter((r) => r.domain === '');
     const plot = batch.filter((r) => r.domain !== '');
     const served: Served[] = [];
-    if (full.length) served.push(...(await this.runPart(full, null)));
-    if (plot.length) {
-      const fits = staged && staged.requests.length === plot.length && staged.requests.every((r, i) => r === plot[i]);
-      if (staged && !fits) this.discard(staged);
-      const ready = fits ? staged : await this.stage(plot);
-      served.push(...(await this.runPart(plot, ready!.prepared)));
+    try {
+      // The parts share the model's workspace, so the first is read back before the second runs.
+      if (full.length) served.push(...(await this.runPart(full, null, plot.length ? undefined : launched)));
+      if (plot.length) {
+        const fits = staged && staged.requests.length === plot.length && staged.requests.every((r, i) => r === plot[i]);
+        if (staged && !fits) this.discard(staged);
+        const ready = fits ? staged : await this.stage(plot);
+        served.push(...(await this.runPart(plot, ready!.prepared, launched)));
+      }
+    } finally {
+      launched?.();
     }
     return served;
   }
 
-  private async runPart(batch: readonly EncoderRequest[], prepared: PreparedBatch | null): Promise<Served[]> {
+  private async runPart(batch: readonly EncoderRequest[], prepared: PreparedBatch | null, launched?: () => void): Promise<Served[]> {
     const packed = this.model.pack(batch.map((r) => ({ ids: r.ids })));
     const H = this.model.config.hiddenSize;
-    let out;
-    if (prepared) {
-      const hiddenIn = await this.plotHiddenBuffer(packed.rows * H * 4);
-      try {
-        submitPass(this.ctx, (pass) => this.assembler.encode(pass, prepared, hiddenIn));
-      } finally {
-        this.assembler.release(prepared);
-      }
-      this.lora.setBatch(this.segments(batch, packed.starts, packed.lengths));
-      out = await this.model.runUpper(packed, this.split, hiddenIn, { lora: this.lora });
-    } else {
-      this.lora.setBatch(this.segments(batch, packed.starts, packed.lengths));
-      out = await this.model.forward(packed, { lora: this.lora });
-    }
     const wantsHead = batch.some((r) => r.kind === 'classify');
-    let logits: Float32Array | null = null;
-    let stride = 0;
+    // Sized from the heads that will run (resident now), not from metadata that may be newer.
+    const maxLabels = Math.max(1, ...batch.map((r) => this.pool.resident(r.tenantId)?.layout.head?.numLabels ?? 0));
+    const logitsBuf = wantsHead ? await this.logitsBuffer(batch.length * maxLabels * 4) : null;
     let headLayout: HeadsLayout = { maxLabels: 0, numLabels: [] };
-    if (wantsHead) {
-      if (!out.pooled) throw new RequestFailedError('the base model has no pooler, so no classifier head can run');
-      // Sized from the heads that will run (resident now), not from metadata that may be newer.
-      const maxLabels = Math.max(1, ...batch.map((r) => this.pool.resident(r.tenantId)?.layout.head?.numLabels ?? 0));
-      const buf = await this.logitsBuffer(batch.length * maxLabels * 4);
-      submitPass(this.ctx, (pass) => {
-        headLayout = this.lora.encodeHeads(pass, out.pooled!, batch, buf);
-      });
-      stride = headLayout.maxLabels;
-      if (stride > 0) logits = await readF32(this.ctx, buf, batch.length * stride);
+    let noPooler = false;
+    // The tenants' heads ride in the model's pass: one submit per batch.
+    const epilogue = logitsBuf
+      ? (pass: GPUComputePassEncoder, o: BertOutputs): void => {
+          if (o.pooled) headLayout = this.lora.encodeHeads(pass, o.pooled, batch, logitsBuf);
+          else noPooler = true;
+        }
+      : undefined;
+    this.lora.setBatch(this.segments(batch, packed.starts, packed.lengths));
+    let out: BertOutputs;
+    try {
+      out = prepared
+        ? await this.model.runUpper(packed, this.split, (pass, residual) => this.assembler.encode(pass, prepared, residual), { lora: this.lora, epilogue })
+        : await this.model.forward(packed, { lora: this.lora, epilogue });
+    } finally {
+      // After the submit that read the entries (or a failure before it): their slots may be reused.
+      if (prepared) this.assembler.release(prepared);
     }
+    launched?.();
+    if (noPooler) throw new RequestFailedError('the base model has no pooler, so no classifier head can run');
+    const stride = headLayout.maxLabels;
+    const logits = logitsBuf && stride > 0 ? await readF32(this.ctx, logitsBuf, batch.length * stride) : null;
     const hidden = batch.some((r) => r.kind === 'embed') ? await readF32(this.ctx, out.hidden, packed.rows * H) : null;
     const t = this.now();
     const done: Served[] = [];
@@ -165,14 +171,6 @@ export class EncoderExecutor {
     return segs;
   }
 
-  private async plotHiddenBuffer(bytes: number): Promise<GPUBuffer> {
-    if (!this.plotHidden || this.plotHidden.size < bytes) {
-      this.plotHidden?.destroy();
-      this.plotHidden = await allocBuffer(this.ctx, Math.max(bytes, 64 * 1024), 'plot-hidden');
-    }
-    return this.plotHidden;
-  }
-
   private async logitsBuffer(bytes: number): Promise<GPUBuffer> {
     if (!this.logits || this.logits.size < bytes) {
       this.logits?.destroy();
@@ -184,7 +182,5 @@ export class EncoderExecutor {
   dispose(): void {
     this.logits?.destroy();
     this.logits = null;
-    this.plotHidden?.destroy();
-    this.plotHidden = null;
   }
 }

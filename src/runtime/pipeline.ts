@@ -33,9 +33,17 @@ export type BatchStager<R, S> = (batch: readonly PendingRequest<R>[]) => Promise
 
 /**
  * Runs one formed batch on the GPU and settles every request of it. `staged` was prepared for
- * `formed`; `batch` may be a subset of it when some tenants failed to load.
+ * `formed`; `batch` may be a subset of it when some tenants failed to load. `launched` says
+ * the batch's GPU work is queued; the next batch's preparation waits for it (or for the end).
  */
-export type BatchExecutor<R, S> = (batch: readonly PendingRequest<R>[], staged: S | undefined, formed: readonly PendingRequest<R>[]) => Promise<void>;
+export type BatchExecutor<R, S> = (
+  batch: readonly PendingRequest<R>[],
+  staged: S | undefined,
+  formed: readonly PendingRequest<R>[],
+  launched: () => void,
+) => Promise<void>;
+
+const noop = (): void => undefined;
 
 const tenantsOf = (batch: readonly Queued[]): string[] => [...new Set(batch.map((r) => r.tenantId))];
 
@@ -136,8 +144,13 @@ export class Pipeline<R, S = undefined> {
       if (deferred.length) this.queue.requeue(deferred);
       const tenants = tenantsOf(ready);
       const gpuStart = this.now();
-      const running = ready.length ? this.execute(ready, staged, batch) : Promise.resolve();
-      // Form and load the next batch while this one computes.
+      let launched = (): void => undefined;
+      const launch = new Promise<void>((resolve) => (launched = resolve));
+      const running = ready.length ? this.execute(ready, staged, batch, launched) : Promise.resolve();
+      // Form and load the next batch while this one computes, but only once it is queued on
+      // the GPU: the next batch's CPU work (PLOT lookups, uploads) would otherwise run in the
+      // await gaps before this batch's submit and leave the GPU idle.
+      await Promise.race([launch, running.then(noop, noop)]);
       next = this.form();
       load = next.length ? this.prefetch(next) : null;
       try {

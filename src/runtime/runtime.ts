@@ -216,7 +216,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       options.maxQueue ?? 4096,
       { tokenBudget: options.tokenBudget ?? 512, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250 },
       this.residencyView,
-      (batch, staged) => this.execute(batch as readonly EncoderRequest[], staged),
+      (batch, staged, _formed, launched) => this.execute(batch as readonly EncoderRequest[], staged, launched),
       this.metricsState,
       now,
       async (batch) => {
@@ -303,7 +303,7 @@ export class HmiRuntime implements HmiRuntimeApi {
    * Runs a batch on the current engine. If the device is lost under it, the runtime recovers
    * and puts the batch back at the front of the queue once; a second loss rejects it.
    */
-  private async execute(batch: readonly EncoderRequest[], staged: Staged | undefined): Promise<void> {
+  private async execute(batch: readonly EncoderRequest[], staged: Staged | undefined, launched: () => void): Promise<void> {
     if (this.recovering) await this.recovering;
     const engine = this.engine;
     // A preparation made on a device lost since is worthless: prepare again on this one.
@@ -319,7 +319,7 @@ export class HmiRuntime implements HmiRuntimeApi {
         engine.executor.discard(plot);
         return;
       }
-      await engine.executor.run(runnable, plot);
+      await engine.executor.run(runnable, plot, launched);
     } catch (e) {
       if (!this.disposed && (await engine.failedByLoss())) {
         const again = batch.filter((r) => !r.retried);
