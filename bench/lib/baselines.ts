@@ -17,7 +17,7 @@ import type { BertConfig } from '../../src/model/config.js';
 import { SingleAdapterLora } from '../../src/model/single-lora.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import type { BenchContext } from './context.js';
-import { timed } from './measure.js';
+import { now, timed } from './measure.js';
 import { mergeAdapter } from './merge.js';
 import { arrivalRuns, batchesOf, groupByTenant, type Request } from './workload.js';
 
@@ -108,14 +108,22 @@ export async function measureMerged(c: BenchContext, n: number): Promise<void> {
   const split = await c.split();
   const merged = new Map<number, TensorMap>();
   for (const r of runs) if (!merged.has(r.tenant)) merged.set(r.tenant, mergeAdapter(b.host.weights, syntheticTenant(b.config, split, r.tenant, { count: n }).adapter));
+  // Where the baseline's time goes: swapping (upload + model creation, waited until the copy is done) vs forwards.
+  const share = (c.results.runtimes[`merged:${n}`] ??= { swaps: 0, swapMs: 0, forwardMs: 0 });
   await c.m.sample(`merged:${n}`, () =>
     timed(async () => {
       for (const r of runs) {
+        const t0 = now();
         const weights = await BaseWeights.upload(b.ctx, merged.get(r.tenant)!, 'merged');
         try {
           const model = await BertModel.create(b.ctx, b.config, weights, { maxTokens: c.opts.tokenBudget, maxSeqs: MAX_SEQS, autotune: false });
+          await b.ctx.device.queue.onSubmittedWorkDone();
+          const t1 = now();
           try {
             await forwardAll({ ctx: b.ctx, model }, r.requests, c.opts.tokenBudget, {});
+            share.swaps++;
+            share.swapMs += t1 - t0;
+            share.forwardMs += now() - t1;
           } finally {
             model.dispose();
           }

@@ -171,8 +171,9 @@ export class TfjsGpt2 {
    */
   async generate(t: TfjsGpt2Tenant, prompts: readonly (readonly number[])[], maxTokens: number): Promise<number[][]> {
     const B = prompts.length;
+    if (B === 0 || prompts.some((p) => p.length === 0)) throw new Error('tfjs hGPT: an empty batch or prompt');
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new Error(`tfjs hGPT: maxTokens must be an integer >= 0, got ${maxTokens}`);
     const T0 = Math.max(...prompts.map((p) => p.length));
-    if (B === 0 || T0 === 0) throw new Error('tfjs hGPT: empty batch');
     // The last generated token is never fed back, so it needs no position.
     if (T0 + maxTokens - 1 > this.config.maxPositions) throw new Error(`tfjs hGPT: ${T0} + ${maxTokens} tokens exceed ${this.config.maxPositions} positions`);
     const out: number[][] = prompts.map(() => []);
@@ -190,32 +191,36 @@ export class TfjsGpt2 {
       }
     });
     let step = this.forward(t, ids, pos, mask, B, T0, null);
-    for (let s = 0; ; s++) {
-      const next = tf.tidy(() => tf.argMax(step.logits, 1));
-      step.logits.dispose();
-      const tokens = (await next.data()) as Int32Array;
-      next.dispose();
-      tokens.forEach((id, b) => out[b].push(id));
-      if (s + 1 === maxTokens) break;
-      // Decode: one new column; every key but the padding is visible.
-      const Tk = T0 + s + 1;
-      const dmask = new Float32Array(B * Tk);
-      const dpos = new Int32Array(B);
-      prompts.forEach((p, b) => {
-        dmask.fill(MASKED, b * Tk, b * Tk + pad[b]);
-        dpos[b] = p.length + s;
-      });
-      const past = step.cache;
-      step = this.forward(t, tokens, dpos, dmask, B, 1, past);
-      tf.dispose([...past.k, ...past.v]);
+    try {
+      for (let s = 0; ; s++) {
+        const next = tf.tidy(() => tf.argMax(step.logits, 1));
+        step.logits.dispose();
+        const tokens = (await next.data()) as Int32Array;
+        next.dispose();
+        tokens.forEach((id, b) => out[b].push(id));
+        if (s + 1 === maxTokens) break;
+        // Decode: one new column; every key but the padding is visible.
+        const Tk = T0 + s + 1;
+        const dmask = new Float32Array(B * Tk);
+        const dpos = new Int32Array(B);
+        prompts.forEach((p, b) => {
+          dmask.fill(MASKED, b * Tk, b * Tk + pad[b]);
+          dpos[b] = p.length + s;
+        });
+        const past = step.cache;
+        step = this.forward(t, tokens, dpos, dmask, B, 1, past);
+        tf.dispose([...past.k, ...past.v]);
+      }
+    } finally {
+      tf.dispose([...step.cache.k, ...step.cache.v]);
     }
-    tf.dispose([...step.cache.k, ...step.cache.v]);
     return out;
   }
 
   /** Logits [V] after the whole sequence `ids`, no cache: to tell a near-tie from a real disagreement. */
   async nextLogits(t: TfjsGpt2Tenant, ids: readonly number[]): Promise<Float32Array> {
     const T = ids.length;
+    if (T === 0) throw new Error('tfjs hGPT: nextLogits of an empty sequence');
     const mask = new Float32Array(T * T).fill(MASKED);
     for (let q = 0; q < T; q++) mask.fill(0, q * T, q * T + q + 1);
     const { logits, cache } = this.forward(t, Int32Array.from(ids), Int32Array.from({ length: T }, (_, i) => i), mask, 1, T, null);
