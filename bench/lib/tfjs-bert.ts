@@ -8,25 +8,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
+import { disposeLora, hostTensor, layerNorm, MASKED, project, uploadLora, type Dense, type Lora } from './tfjs-common.js';
 import type { BertConfig } from '../../src/model/config.js';
 
-/** Added to the attention scores of padded keys: exp() of it underflows to exactly 0 in f32. */
-const MASKED = -1e9;
+const MODEL = 'tfjs hBERT';
 
 const PROJECTIONS = ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense', 'intermediate.dense', 'output.dense'] as const;
-
-interface Dense {
-  /** [in, out]. */
-  readonly wt: tf.Tensor2D;
-  readonly b: tf.Tensor1D;
-}
-
-interface Lora {
-  /** A^T [in, r]. */
-  readonly at: tf.Tensor2D;
-  /** scale * B^T [r, out]. */
-  readonly bt: tf.Tensor2D;
-}
 
 /** A tenant's LoRA and head, resident as tf tensors. */
 export class TfjsTenant {
@@ -40,25 +27,18 @@ export class TfjsTenant {
   ) {}
 
   dispose(): void {
-    for (const l of this.lora.values()) tf.dispose([l.at, l.bt]);
-    tf.dispose([this.classifier.wt, this.classifier.b]);
-    if (this.ownsPooler) tf.dispose([this.pooler.wt, this.pooler.b]);
+    disposeLora(this.lora);
+    tf.dispose([this.classifier.w, this.classifier.b]);
+    if (this.ownsPooler) tf.dispose([this.pooler.w, this.pooler.b]);
   }
-}
-
-function host(weights: TensorMap, name: string, size: number): Float32Array {
-  const t = weights.get(name);
-  if (!t) throw new Error(`tfjs hBERT: missing tensor ${name}`);
-  if (t.data.length !== size) throw new Error(`tfjs hBERT: ${name} has ${t.data.length} values, expected ${size}`);
-  return t.data;
 }
 
 /** A PyTorch Linear ([out, in] weight) as x @ W^T + b with W^T materialized once. */
 function dense(weights: TensorMap, name: string, inDim: number, outDim: number): Dense {
-  const w = tf.tensor2d(host(weights, `${name}.weight`, outDim * inDim), [outDim, inDim]);
+  const w = tf.tensor2d(hostTensor(MODEL, weights, `${name}.weight`, outDim * inDim), [outDim, inDim]);
   const wt = tf.transpose(w);
   w.dispose();
-  return { wt, b: tf.tensor1d(host(weights, `${name}.bias`, outDim)) };
+  return { w: wt, b: tf.tensor1d(hostTensor(MODEL, weights, `${name}.bias`, outDim)) };
 }
 
 export class TfjsBert {
@@ -74,11 +54,11 @@ export class TfjsBert {
     weights: TensorMap,
   ) {
     const { hiddenSize: H, intermediateSize: I, vocabSize: V, maxPositions: P } = config;
-    this.word = tf.tensor2d(host(weights, 'embeddings.word_embeddings.weight', V * H), [V, H]);
-    this.pos = tf.tensor2d(host(weights, 'embeddings.position_embeddings.weight', P * H), [P, H]);
-    this.type0 = tf.tensor1d(host(weights, 'embeddings.token_type_embeddings.weight', config.typeVocabSize * H).subarray(0, H));
+    this.word = tf.tensor2d(hostTensor(MODEL, weights, 'embeddings.word_embeddings.weight', V * H), [V, H]);
+    this.pos = tf.tensor2d(hostTensor(MODEL, weights, 'embeddings.position_embeddings.weight', P * H), [P, H]);
+    this.type0 = tf.tensor1d(hostTensor(MODEL, weights, 'embeddings.token_type_embeddings.weight', config.typeVocabSize * H).subarray(0, H));
     const addLn = (name: string): void => {
-      this.ln.set(name, { g: tf.tensor1d(host(weights, `${name}.weight`, H)), b: tf.tensor1d(host(weights, `${name}.bias`, H)) });
+      this.ln.set(name, { g: tf.tensor1d(hostTensor(MODEL, weights, `${name}.weight`, H)), b: tf.tensor1d(hostTensor(MODEL, weights, `${name}.bias`, H)) });
     };
     addLn('embeddings.LayerNorm');
     for (let l = 0; l < config.numLayers; l++) {
@@ -101,16 +81,7 @@ export class TfjsBert {
   /** Uploads a tenant's LoRA (scale folded into B^T) and head; its head's pooler, if any, replaces the base's. */
   tenant(adapter: LoraAdapter): TfjsTenant {
     const H = this.config.hiddenSize;
-    const lora = new Map<string, Lora>();
-    for (const [path, m] of adapter.modules) {
-      if (!this.proj.has(path)) throw new Error(`tfjs hBERT: LoRA module ${path} targets no projection`);
-      const a = tf.tensor2d(m.A, [m.r, m.inDim]);
-      const b = tf.tensor2d(m.B, [m.outDim, m.r]);
-      const at = tf.transpose(a);
-      const bt = tf.tidy(() => tf.mul(tf.transpose(b), m.scale));
-      tf.dispose([a, b]);
-      lora.set(path, { at, bt: bt as tf.Tensor2D });
-    }
+    const lora = uploadLora(MODEL, adapter, this.proj);
     const cls = adapter.head.get('classifier.weight');
     if (!cls) throw new Error('tfjs hBERT: the tenant has no classifier head');
     const n = cls.shape[0];
@@ -121,16 +92,11 @@ export class TfjsBert {
 
   private layerNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
     const p = this.ln.get(name)!;
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.config.layerNormEps))), p.g), p.b);
+    return layerNorm(x, p.g, p.b, this.config.layerNormEps);
   }
 
   private project(x: tf.Tensor2D, module: string, t: TfjsTenant): tf.Tensor2D {
-    const d = this.proj.get(module)!;
-    // The fused matmul adds the bias in the same dispatch: tfjs's fastest dense layer.
-    const y = tf.fused.matMul({ a: x, b: d.wt, bias: d.b }) as tf.Tensor2D;
-    const l = t.lora.get(module);
-    return l ? tf.add<tf.Tensor2D>(y, tf.matMul(tf.matMul(x, l.at), l.bt)) : y;
+    return project(x, this.proj.get(module)!, t.lora.get(module));
   }
 
   private layer(x: tf.Tensor2D, l: number, t: TfjsTenant, maskBias: tf.Tensor4D, B: number, T: number): tf.Tensor2D {
@@ -168,8 +134,8 @@ export class TfjsBert {
       let x = this.layerNorm(tf.reshape(emb, [B * T, H]), 'embeddings.LayerNorm');
       for (let l = 0; l < this.config.numLayers; l++) x = this.layer(x, l, t, maskBias, B, T);
       const cls = tf.reshape(tf.slice(tf.reshape(x, [B, T, H]), [0, 0, 0], [B, 1, H]), [B, H]) as tf.Tensor2D;
-      const pooled = tf.tanh(tf.fused.matMul({ a: cls, b: t.pooler.wt, bias: t.pooler.b }) as tf.Tensor2D);
-      return tf.softmax(tf.fused.matMul({ a: pooled, b: t.classifier.wt, bias: t.classifier.b }) as tf.Tensor2D);
+      const pooled = tf.tanh(tf.fused.matMul({ a: cls, b: t.pooler.w, bias: t.pooler.b }) as tf.Tensor2D);
+      return tf.softmax(tf.fused.matMul({ a: pooled, b: t.classifier.w, bias: t.classifier.b }) as tf.Tensor2D);
     });
   }
 
@@ -184,8 +150,8 @@ export class TfjsBert {
   }
 
   dispose(): void {
-    tf.dispose([this.word, this.pos, this.type0, this.basePooler.wt, this.basePooler.b]);
+    tf.dispose([this.word, this.pos, this.type0, this.basePooler.w, this.basePooler.b]);
     for (const p of this.ln.values()) tf.dispose([p.g, p.b]);
-    for (const d of this.proj.values()) tf.dispose([d.wt, d.b]);
+    for (const d of this.proj.values()) tf.dispose([d.w, d.b]);
   }
 }

@@ -12,27 +12,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
+import { disposeLora, hostTensor, layerNorm, MASKED, project, uploadLora, type Dense, type Lora } from './tfjs-common.js';
 import type { Gpt2Config } from '../../src/model/config.js';
 
-/** Added to the attention scores of masked keys: exp() of it underflows to exactly 0 in f32. */
-const MASKED = -1e9;
+const MODEL = 'tfjs hGPT';
+
 /** sqrt(2 / pi), gelu_new's constant. */
 const GELU_C = Math.sqrt(2 / Math.PI);
 
 const PROJECTIONS = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
-
-interface Dense {
-  /** Conv1D's own layout, [in, out]: no transpose needed. */
-  readonly w: tf.Tensor2D;
-  readonly b: tf.Tensor1D;
-}
-
-interface Lora {
-  /** A^T [in, r]. */
-  readonly at: tf.Tensor2D;
-  /** scale * B^T [r, out]. */
-  readonly bt: tf.Tensor2D;
-}
 
 /** Keys and values of every layer, [B, heads, tokens, headDim] each. */
 // A type, not an interface: tf.tidy keeps the tensors of a returned object with an index signature.
@@ -46,15 +34,8 @@ export class TfjsGpt2Tenant {
   constructor(readonly lora: ReadonlyMap<string, Lora>) {}
 
   dispose(): void {
-    for (const l of this.lora.values()) tf.dispose([l.at, l.bt]);
+    disposeLora(this.lora);
   }
-}
-
-function host(weights: TensorMap, name: string, size: number): Float32Array {
-  const t = weights.get(name);
-  if (!t) throw new Error(`tfjs hGPT: missing tensor ${name}`);
-  if (t.data.length !== size) throw new Error(`tfjs hGPT: ${name} has ${t.data.length} values, expected ${size}`);
-  return t.data;
 }
 
 export class TfjsGpt2 {
@@ -70,11 +51,11 @@ export class TfjsGpt2 {
     weights: TensorMap,
   ) {
     const { hiddenSize: H, intermediateSize: I, vocabSize: V, maxPositions: P } = config;
-    this.wte = tf.tensor2d(host(weights, 'wte.weight', V * H), [V, H]);
-    this.wpe = tf.tensor2d(host(weights, 'wpe.weight', P * H), [P, H]);
+    this.wte = tf.tensor2d(hostTensor(MODEL, weights, 'wte.weight', V * H), [V, H]);
+    this.wpe = tf.tensor2d(hostTensor(MODEL, weights, 'wpe.weight', P * H), [P, H]);
     this.head = tf.transpose(this.wte);
     const addLn = (name: string): void => {
-      this.ln.set(name, { g: tf.tensor1d(host(weights, `${name}.weight`, H)), b: tf.tensor1d(host(weights, `${name}.bias`, H)) });
+      this.ln.set(name, { g: tf.tensor1d(hostTensor(MODEL, weights, `${name}.weight`, H)), b: tf.tensor1d(hostTensor(MODEL, weights, `${name}.bias`, H)) });
     };
     for (let l = 0; l < config.numLayers; l++) {
       const p = `h.${l}`;
@@ -82,7 +63,7 @@ export class TfjsGpt2 {
       for (const name of PROJECTIONS) {
         const [inDim, outDim] = dims[name];
         const m = `${p}.${name}`;
-        this.proj.set(m, { w: tf.tensor2d(host(weights, `${m}.weight`, inDim * outDim), [inDim, outDim]), b: tf.tensor1d(host(weights, `${m}.bias`, outDim)) });
+        this.proj.set(m, { w: tf.tensor2d(hostTensor(MODEL, weights, `${m}.weight`, inDim * outDim), [inDim, outDim]), b: tf.tensor1d(hostTensor(MODEL, weights, `${m}.bias`, outDim)) });
       }
       addLn(`${p}.ln_1`);
       addLn(`${p}.ln_2`);
@@ -97,31 +78,17 @@ export class TfjsGpt2 {
 
   /** Uploads a tenant's LoRA with its scale folded into B^T. */
   tenant(adapter: LoraAdapter): TfjsGpt2Tenant {
-    const lora = new Map<string, Lora>();
-    for (const [path, m] of adapter.modules) {
-      if (!this.proj.has(path)) throw new Error(`tfjs hGPT: LoRA module ${path} targets no projection`);
-      const a = tf.tensor2d(m.A, [m.r, m.inDim]);
-      const b = tf.tensor2d(m.B, [m.outDim, m.r]);
-      const at = tf.transpose(a);
-      const bt = tf.tidy(() => tf.mul(tf.transpose(b), m.scale));
-      tf.dispose([a, b]);
-      lora.set(path, { at, bt: bt as tf.Tensor2D });
-    }
+    const lora = uploadLora(MODEL, adapter, this.proj);
     return new TfjsGpt2Tenant(lora);
   }
 
   private layerNorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
     const p = this.ln.get(name)!;
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.config.layerNormEps))), p.g), p.b);
+    return layerNorm(x, p.g, p.b, this.config.layerNormEps);
   }
 
   private project(x: tf.Tensor2D, module: string, t: TfjsGpt2Tenant): tf.Tensor2D {
-    const d = this.proj.get(module)!;
-    // The fused matmul adds the bias in the same dispatch: tfjs's fastest dense layer.
-    const y = tf.fused.matMul({ a: x, b: d.w, bias: d.b }) as tf.Tensor2D;
-    const l = t.lora.get(module);
-    return l ? tf.add<tf.Tensor2D>(y, tf.matMul(tf.matMul(x, l.at), l.bt)) : y;
+    return project(x, this.proj.get(module)!, t.lora.get(module));
   }
 
   /** gelu_new: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
