@@ -206,22 +206,22 @@ export class PlotAssembler {
 
       const needed = new Set([...sources].map(([id, src]) => `${src.scope}|${wanted.get(id)!.key}`)).size;
       if (needed > this.cache.slots) throw new PlotCacheFullError(needed, this.cache.slots);
-      const slotBytes = PlotCache.slotBytes(this.cache.width, this.cache.dtype);
-      const upload = (id: string, value: Float32Array): void => {
-        const slot = this.cache.insert(sources.get(id)!.scope, wanted.get(id)!.key, value);
-        this.cache.pin(slot);
-        pinned.push(slot);
-        slotOf.set(id, slot);
-        this.stats.bytesUploaded += slotBytes;
+      // Inserted and pinned together: no entry of the batch evicts another, adjacent slots go up in one write.
+      const upload = (ids: readonly string[], value: (id: string) => Float32Array): void => {
+        const slots = this.cache.insertMany(ids.map((id) => ({ scope: sources.get(id)!.scope, key: wanted.get(id)!.key, value: value(id) })));
+        ids.forEach((id, i) => {
+          this.cache.pin(slots[i]);
+          pinned.push(slots[i]);
+          slotOf.set(id, slots[i]);
+        });
+        this.stats.bytesUploaded += ids.length * PlotCache.slotBytes(this.cache.width, this.cache.dtype);
       };
       // Table values first, with no await since they were checked resident.
-      for (const [id, src] of sources) {
-        if (src.node !== undefined && !slotOf.has(id)) upload(id, this.domain.table(src.node).get(wanted.get(id)!.key)!);
-      }
+      const fromTables = [...sources].filter(([id, src]) => src.node !== undefined && !slotOf.has(id)).map(([id]) => id);
+      upload(fromTables, (id) => this.domain.table(sources.get(id)!.node!).get(wanted.get(id)!.key)!);
       const computed = await this.computeMisses(wanted, sources);
-      for (const [id, src] of sources) {
-        if (src.level === 'computed') upload(id, computed.get(`${src.scope}|${wanted.get(id)!.key}`)!);
-      }
+      const misses = [...sources].filter(([, src]) => src.level === 'computed').map(([id]) => id);
+      upload(misses, (id) => computed.get(`${sources.get(id)!.scope}|${wanted.get(id)!.key}`)!);
 
       const rows = keys.reduce((a, k) => a + k.length, 0);
       const slots = new Uint32Array(rows);

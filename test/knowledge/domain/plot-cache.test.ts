@@ -75,3 +75,63 @@ describe('GPU PLOT cache', () => {
     cache.destroy();
   });
 });
+
+describe('GPU PLOT cache, batched inserts', () => {
+  it('places a whole batch without evicting its own entries, in few writes', async () => {
+    const ctx = await testContext();
+    const cache = await PlotCache.create(ctx, { slots: 5, width: W });
+    for (let k = 0; k < 5; k++) cache.insert('base', k, randomFloats(W, k));
+    const before = cache.bytesUploaded;
+    const values = [10, 11, 12, 13].map((k) => randomFloats(W, k));
+    const queue = ctx.device.queue;
+    const write = queue.writeBuffer.bind(queue);
+    let writes = 0;
+    queue.writeBuffer = ((...args: Parameters<GPUQueue['writeBuffer']>) => {
+      writes++;
+      write(...args);
+    }) as GPUQueue['writeBuffer'];
+    let slots: number[];
+    try {
+      slots = cache.insertMany(values.map((value, i) => ({ scope: 'base', key: 10 + i, value })));
+    } finally {
+      queue.writeBuffer = write;
+    }
+    // The four least recently used slots are 0..3: one run, one write.
+    expect(slots).toEqual([0, 1, 2, 3]);
+    expect(writes).toBe(1);
+    expect(new Set(slots).size).toBe(4);
+    for (let i = 0; i < 4; i++) expect(cache.lookup('base', 10 + i)).toBe(slots[i]);
+    expect(cache.bytesUploaded - before).toBe(4 * W * 4);
+    const all = await readF32(ctx, cache.buffer, 5 * W);
+    slots.forEach((s, i) => expect(Array.from(all.subarray(s * W, s * W + W))).toEqual(Array.from(values[i])));
+    cache.destroy();
+  });
+
+  it('a batch larger than the free slots throws, and what it placed is uploaded', async () => {
+    const ctx = await testContext();
+    const cache = await PlotCache.create(ctx, { slots: 3, width: W });
+    cache.pin(cache.insert('base', 1, randomFloats(W, 1)));
+    const values = [20, 21, 22].map((k) => randomFloats(W, k));
+    expect(() => cache.insertMany(values.map((value, i) => ({ scope: 'base', key: 20 + i, value })))).toThrow(PlotCacheFullError);
+    const all = await readF32(ctx, cache.buffer, 3 * W);
+    for (let i = 0; i < 2; i++) {
+      const s = cache.lookup('base', 20 + i)!;
+      expect(Array.from(all.subarray(s * W, s * W + W))).toEqual(Array.from(values[i]));
+    }
+    expect(cache.has('base', 22)).toBe(false);
+    cache.destroy();
+  });
+
+  it('f16 runs pack each slot as a single insert does', async () => {
+    const ctx = await testContext();
+    const one = await PlotCache.create(ctx, { slots: 3, width: W, dtype: 'f16' });
+    const many = await PlotCache.create(ctx, { slots: 3, width: W, dtype: 'f16' });
+    const values = [30, 31, 32].map((k) => randomFloats(W, k));
+    values.forEach((v, i) => one.insert('base', i, v));
+    many.insertMany(values.map((value, i) => ({ scope: 'base', key: i, value })));
+    const words = 3 * Math.ceil(W / 2);
+    expect(new Uint32Array(await readBytes(ctx, many.buffer, words * 4))).toEqual(new Uint32Array(await readBytes(ctx, one.buffer, words * 4)));
+    one.destroy();
+    many.destroy();
+  });
+});
