@@ -8,7 +8,9 @@
 // bench/runtime/index.html served by Vite; the default) or, with --node, in this process on
 // Dawn (tsx compiles them; bin/wgsl-hook.mjs serves the shader imports).
 // `kernels` opens bench/kernels/ in Chromium and writes bench/results/kernels.json; `matmul`
-// puts that table into latest.json (running kernels first only if it never ran).
+// puts that table into latest.json (running kernels first only if it never ran). `micro`
+// (only when named) opens bench/kernels/micro.html: every non-matmul kernel, checked against
+// its CPU reference and timed, into bench/results/micro.{json,md}.
 // Everything ends in bench/results/latest.{json,md,svg} and a table on stdout.
 // With no scenario named, every runtime scenario and matmul run. SwiftShader unless HMI_HARDWARE=1.
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -31,6 +33,12 @@ const PAGES = {
     page: '/bench/kernels/index.html',
     timeoutMs: 30 * 60_000,
     report: reportKernels,
+  },
+  // Not in the default run: only `npm run bench -- micro`.
+  micro: {
+    page: '/bench/kernels/micro.html',
+    timeoutMs: 15 * 60_000,
+    report: reportMicro,
   },
 };
 
@@ -55,6 +63,42 @@ function reportKernels(result) {
   console.log(`target (autotuned >= 3x tfjs at 256^3 and 512^3): ${met ? 'met' : 'NOT met'} (${target.map((r) => `${r.toFixed(2)}x`).join(', ')})`);
   const json = result.rows.map(({ shape, variant, gflops, tfjsGflops, autotuned }) => ({ shape, variant, gflops, tfjsGflops, autotuned }));
   writeResult('kernels', json);
+}
+
+/** Rows of bench/kernels/micro.ts: every non-matmul kernel variant, GPU vs its f64 JS reference. */
+function reportMicro(result) {
+  console.log(`adapter: ${result.adapter} (rounds of ~${result.targetRoundMs} ms, per-dispatch median)`);
+  const num = (v, digits) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
+  const head = ['kernel', 'variant', 'shape', 'us/dispatch', 'GB/s', 'GFLOP/s', 'cpu us', 'gpu/cpu speedup', 'max abs diff', 'check'];
+  const body = result.rows.map((r) => [
+    r.kernel,
+    r.variant,
+    r.shape,
+    num(r.gpuUs, 1),
+    num(r.gbps, 3),
+    num(r.gflops, 3),
+    num(r.cpuUs, 0),
+    Number.isNaN(r.speedup) ? '-' : `${r.speedup.toFixed(2)}x`,
+    Number.isNaN(r.maxAbsDiff) ? '-' : r.maxAbsDiff.toExponential(1),
+    r.error ? `ERROR: ${r.error}` : r.pass ? 'ok' : `FAIL (> ${r.tolerance.toExponential(1)})`,
+  ]);
+  printTable(head, body);
+  writeResult('micro', result);
+  const md = [
+    '# Kernel micro-benchmark (`npm run bench -- micro`)',
+    '',
+    `Adapter: ${result.adapter}. Per-dispatch median over rounds of N dispatches in one pass (N sized for ~${result.targetRoundMs} ms a round); GB/s from compulsory bytes (inputs read + outputs written once); cpu = the f64 JS reference (src/kernels/cpu/) on the same inputs. SwiftShader numbers are CPU-bound: compare rows, not absolutes.`,
+    '',
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...body.map((row) => `| ${row.map((c) => c.replaceAll('|', '/')).join(' | ')} |`),
+    '',
+  ].join('\n');
+  const mdFile = resolve(resultsDir, 'micro.md');
+  writeFileSync(mdFile, md);
+  console.log(`wrote ${mdFile}`);
+  const failed = result.rows.filter((r) => !r.pass);
+  if (failed.length) throw new Error(`micro: ${failed.length} kernel check(s) failed: ${failed.map((r) => `${r.kernel} ${r.variant}`).join(', ')}`);
 }
 
 function printTable(head, body) {
@@ -173,6 +217,12 @@ async function main() {
     if (names.includes('kernels') || (names.includes('matmul') && !existsSync(resolve(resultsDir, 'kernels.json')))) {
       const { browser, baseUrl } = await session.get();
       PAGES.kernels.report(await runPage(browser, baseUrl, 'kernels', PAGES.kernels.page, PAGES.kernels.timeoutMs));
+    }
+    // Pages other than kernels run only when named (the default list never names them).
+    for (const [name, entry] of Object.entries(PAGES)) {
+      if (name === 'kernels' || !names.includes(name)) continue;
+      const { browser, baseUrl } = await session.get();
+      entry.report(await runPage(browser, baseUrl, name, entry.page, entry.timeoutMs));
     }
     const runtime = names.filter((n) => runtimeNames.includes(n));
     const wantsReport = runtime.length > 0 || names.includes('matmul');
