@@ -13,10 +13,10 @@ import { createGpuContext, type GpuContext } from '../../src/gpu/device.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';
 import { run } from '../../src/gpu/dispatch.js';
 import { timeGpu } from '../../src/gpu/timing.js';
-import { Rng } from '../../src/util/rng.js';
+import { randomFloats, Rng } from '../../src/util/rng.js';
+import { pagedBatch, shuffled, type PagedBatch } from '../../test/knowledge/task/fixtures.js';
 import { packF16Pairs, unpackF16Pairs } from '../../src/formats/f16.js';
 import type { LoraAdapter, LoraModule, TensorMap } from '../../src/formats/types.js';
-import { adapterShape, fillPages, tenantLayout } from '../../src/knowledge/task/page-table.js';
 import { rowReductionWorkgroup } from '../../src/kernels/adapter-kind.js';
 import { encodeAdd } from '../../src/kernels/add.js';
 import { defaultAttentionVariant, encodeAttention, type AttentionVariant } from '../../src/kernels/attention.js';
@@ -134,24 +134,9 @@ export function dispatchesFor(oneMs: number, targetMs = TARGET_ROUND_MS, max = M
   return Math.max(1, Math.min(max, Math.round(targetMs / Math.max(oneMs, 1e-3))));
 }
 
-function randomFloats(n: number, seed: number, scale = 1): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
-}
-
 function randomInts(n: number, below: number, seed: number): Uint32Array {
   const rng = new Rng(seed);
   return Uint32Array.from({ length: n }, () => Math.floor(rng.next() * below));
-}
-
-function shuffled(n: number, seed: number): number[] {
-  const rng = new Rng(seed);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
 }
 
 const log = (msg: string): void => {
@@ -502,43 +487,6 @@ function attentionPagedCase(phase: 'decode' | 'prefill', variant: AttentionVaria
 const LORA_RANKS = [2, 4, 8, 16];
 const MOD = 'encoder.layer.3.attention.self.query';
 
-interface TenantPool {
-  pool: Float32Array;
-  table: Uint32Array;
-  /** (numLabels, wOff, bOff, 0) per tenant with a head. */
-  heads: Uint32Array;
-  tmpStride: number;
-}
-
-function tenantPool(adapters: readonly LoraAdapter[], seed: number): TenantPool {
-  const layouts = adapters.map((a) => tenantLayout(adapterShape(a), H));
-  const total = layouts.reduce((n, l) => n + l.numPages, 0) + 8;
-  const order = shuffled(total, seed);
-  const pool = randomFloats(total * H, seed + 1);
-  const meta = adapters.length * 4;
-  const table = new Uint32Array(meta + total);
-  const heads = new Uint32Array(adapters.length * 4);
-  let next = 0;
-  let tmpStride = 1;
-  adapters.forEach((a, t) => {
-    const layout = layouts[t];
-    const data = fillPages(a, layout);
-    const base = meta + next;
-    for (let lp = 0; lp < layout.numPages; lp++) {
-      const phys = order[next++];
-      table[base + lp] = phys;
-      pool.set(data.subarray(lp * H, (lp + 1) * H), phys * H);
-    }
-    const m = layout.modules.get(MOD);
-    if (m) {
-      table.set([m.r, new Uint32Array(new Float32Array([m.scale]).buffer)[0], base + m.aPage, base + m.bPage], t * 4);
-      tmpStride = Math.max(tmpStride, m.r);
-    }
-    if (layout.head) heads.set([layout.head.numLabels, base + layout.head.wPage, base + layout.head.biasPage, 0], t * 4);
-  });
-  return { pool, table, heads, tmpStride };
-}
-
 function loraAdapter(seed: number, r: number, head?: number): LoraAdapter {
   const modules = new Map<string, LoraModule>([[MOD, { r, inDim: H, outDim: H, scale: 2, A: randomFloats(r * H, seed * 10 + 1, 0.3), B: randomFloats(H * r, seed * 10 + 2, 0.3) }]]);
   const tensors: TensorMap = new Map();
@@ -553,9 +501,7 @@ interface LoraBatch {
   name: string;
   tenants: number;
   rows: number;
-  tp: TenantPool;
-  tiles: Uint32Array;
-  numTiles: number;
+  tp: PagedBatch;
   ranks: number[];
   /** Rank of each row's tenant. */
   rowRanks: number[];
@@ -565,15 +511,11 @@ interface LoraBatch {
 function loraBatch(phase: 'prefill' | 'decode'): LoraBatch {
   const [tenants, perTenant] = phase === 'prefill' ? [BERT_SEQS, BERT_LEN] : [64, 1];
   const ranks = Array.from({ length: tenants }, (_, t) => LORA_RANKS[t % LORA_RANKS.length]);
-  const tp = tenantPool(ranks.map((r, t) => loraAdapter(t + 1, r)), phase === 'prefill' ? 31 : 32);
-  const tiles: number[] = [];
-  const rowRanks: number[] = [];
-  for (let t = 0; t < tenants; t++) {
-    for (let r = 0; r < perTenant; r += 4) tiles.push(t * perTenant + r, Math.min(4, perTenant - r), t, 0);
-    for (let r = 0; r < perTenant; r++) rowRanks.push(ranks[t]);
-  }
+  const segments = Array.from({ length: tenants }, (_, t) => ({ tenant: t, rowStart: t * perTenant, rowCount: perTenant }));
+  const tp = pagedBatch(H, ranks.map((r, t) => loraAdapter(t + 1, r)), MOD, segments, phase === 'prefill' ? 31 : 32, 8);
+  const rowRanks = ranks.flatMap((r) => Array.from({ length: perTenant }, () => r));
   const name = `${phase} ${tenants} tenants x ${perTenant} rows, ranks ${LORA_RANKS.join('/')}, ${H}->${H}`;
-  return { name, tenants, rows: tenants * perTenant, tp, tiles: Uint32Array.from(tiles), numTiles: tiles.length / 4, ranks, rowRanks };
+  return { name, tenants, rows: tenants * perTenant, tp, ranks, rowRanks };
 }
 
 function loraShrinkCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKernelVariant): Case {
@@ -583,7 +525,7 @@ function loraShrinkCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
     variant: `${variant === 'rows' ? 'lora_shrink_rows' : 'lora_shrink'}${variant === chosen ? ' (runtime choice)' : ''}`,
     shape: b.name,
     // x read, each tenant's A read once, tmp written (its ranks only), tiles + metadata.
-    bytes: (b.rows * H + b.ranks.reduce((a, r) => a + r * H, 0) + rankRows + b.tiles.length + b.tenants * 4) * F,
+    bytes: (b.rows * H + b.ranks.reduce((a, r) => a + r * H, 0) + rankRows + b.tp.tiles.length + b.tenants * 4) * F,
     flops: 2 * rankRows * H,
     rtol: 1e-5,
     build: async (ctx) => {
@@ -593,16 +535,16 @@ function loraShrinkCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
       const g = {
         x: await up(ctx, bufs, x, 'x'),
         pool: await up(ctx, bufs, b.tp.pool, 'pool'),
-        tiles: await up(ctx, bufs, b.tiles, 'tiles'),
+        tiles: await up(ctx, bufs, b.tp.tiles, 'tiles'),
         table: await up(ctx, bufs, b.tp.table, 'table'),
         tmp: await up(ctx, bufs, tmp0, 'tmp'),
       };
-      const p: LoraShrinkParams = { rows: b.rows, inDim: H, pageFloats: H, tmpStride: b.tp.tmpStride, kCount: b.tp.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant };
+      const p: LoraShrinkParams = { rows: b.rows, inDim: H, pageFloats: H, tmpStride: b.tp.tmpStride, kCount: b.tp.tmpStride, tileOffset: 0, numTiles: b.tp.numTiles, metaOffset: 0, variant };
       return {
         encode: (pass) => encodeLoraShrink(ctx, pass, g, p),
         out: g.tmp,
         outCount: tmp0.length,
-        ref: () => loraShrinkRef({ x, pool: b.tp.pool, tiles: b.tiles, table: b.tp.table, tmp: tmp0 }, p),
+        ref: () => loraShrinkRef({ x, pool: b.tp.pool, tiles: b.tp.tiles, table: b.tp.table, tmp: tmp0 }, p),
         buffers: bufs,
       };
     },
@@ -616,7 +558,7 @@ function loraExpandCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
     variant: `${variant === 'rows' ? 'lora_expand_rows' : 'lora_expand'}${variant === chosen ? ' (runtime choice)' : ''}`,
     shape: b.name,
     // tmp read (ranks only), each tenant's B read once, y read and written, tiles + metadata.
-    bytes: (rankRows + b.ranks.reduce((a, r) => a + r * H, 0) + 2 * b.rows * H + b.tiles.length + b.tenants * 4) * F,
+    bytes: (rankRows + b.ranks.reduce((a, r) => a + r * H, 0) + 2 * b.rows * H + b.tp.tiles.length + b.tenants * 4) * F,
     flops: 2 * rankRows * H,
     rtol: 1e-5,
     build: async (ctx) => {
@@ -626,17 +568,17 @@ function loraExpandCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
       const g = {
         tmp: await up(ctx, bufs, tmp, 'tmp'),
         pool: await up(ctx, bufs, b.tp.pool, 'pool'),
-        tiles: await up(ctx, bufs, b.tiles, 'tiles'),
+        tiles: await up(ctx, bufs, b.tp.tiles, 'tiles'),
         table: await up(ctx, bufs, b.tp.table, 'table'),
         y: await up(ctx, bufs, y0, 'y'),
       };
-      const p: LoraExpandParams = { rows: b.rows, outDim: H, pageFloats: H, tmpStride: b.tp.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant };
+      const p: LoraExpandParams = { rows: b.rows, outDim: H, pageFloats: H, tmpStride: b.tp.tmpStride, tileOffset: 0, numTiles: b.tp.numTiles, metaOffset: 0, variant };
       // y accumulates: the check's dispatch is the first on y0; timed ones keep adding (finite).
       return {
         encode: (pass) => encodeLoraExpand(ctx, pass, g, p),
         out: g.y,
         outCount: y0.length,
-        ref: () => loraExpandRef({ tmp, pool: b.tp.pool, tiles: b.tiles, table: b.tp.table, y: y0 }, p),
+        ref: () => loraExpandRef({ tmp, pool: b.tp.pool, tiles: b.tp.tiles, table: b.tp.table, y: y0 }, p),
         buffers: bufs,
       };
     },
@@ -662,7 +604,7 @@ function classifierHeadCase(): Case {
     rtol: 1e-5,
     build: async (ctx) => {
       const bufs: GPUBuffer[] = [];
-      const tp = tenantPool(Array.from({ length: tenants }, (_, t) => loraAdapter(t + 100, 2, labelsOf(t))), 36);
+      const tp = pagedBatch(H, Array.from({ length: tenants }, (_, t) => loraAdapter(t + 100, 2, labelsOf(t))), MOD, [], 36, 8);
       const requests = new Uint32Array(numRequests * 4);
       for (let q = 0; q < numRequests; q++) requests.set(tp.heads.subarray(tenantOf(q) * 4, tenantOf(q) * 4 + 4), q * 4);
       const pooled = randomFloats(numRequests * H, 37);

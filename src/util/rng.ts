@@ -36,6 +36,12 @@ export class Rng {
   }
 }
 
+/** Deterministic uniform floats in [-scale, scale): test and benchmark inputs. */
+export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
+}
+
 /** A uniform [0, 1) stream of one seed, for code that takes a `() => number`. */
 export function mulberry32(seed: number): () => number {
   const rng = new Rng(seed);

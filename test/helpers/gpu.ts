@@ -1,6 +1,5 @@
 import { createGpuContext, type GpuContext } from '../../src/gpu/device.js';
 import { nodeGpu } from '../../src/gpu/node.js';
-import { Rng } from '../../src/util/rng.js';
 
 let shared: Promise<GpuContext> | undefined;
 
@@ -10,11 +9,7 @@ export function testContext(): Promise<GpuContext> {
   return shared;
 }
 
-/** Deterministic uniform floats in [-scale, scale). */
-export function randomFloats(n: number, seed: number, scale = 1): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
-}
+export { randomFloats } from '../../src/util/rng.js';
 
 /** Max |a-b| / (|b| + atol-scale): fails loudly with the worst index. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-4, atol = 1e-5): void {

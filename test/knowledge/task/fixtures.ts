@@ -1,7 +1,8 @@
 /** Shared builders for the task-knowledge tests: random adapters, paged batches, dense references. */
 import type { LoraAdapter, LoraModule, TensorMap } from '../../../src/formats/types.js';
 import { adapterShape, fillPages, tenantLayout } from '../../../src/knowledge/task/page-table.js';
-import { randomFloats } from '../../helpers/gpu.js';
+// Not ../../helpers/gpu.js (Dawn): bench/kernels/micro.ts builds its LoRA batches with these in the browser.
+import { randomFloats } from '../../../src/util/rng.js';
 
 export interface ModuleSpec {
   readonly path: string;
