@@ -36,10 +36,12 @@ test.describe('worker boundary (fake runtime)', () => {
         unknown = e;
       }
       const u = unknown as Error & { code?: string; tenantId?: string };
-      await rt.domains.add({ id: 'legal' });
+      await rt.domains.add({ id: 'legal', policy: 'inherit' });
       const plotProgress: string[] = [];
       const report = await rt.domains.build('legal', ['the contract is void', 'the contract is valid'], (p: { phase: string }) => plotProgress.push(p.phase));
       const domains = await rt.domains.list();
+      const devProgress: number[] = [];
+      const deviation = await rt.domains.deviation('legal', ['the contract is void'], (p: { done: number }) => devProgress.push(p.done));
       let domainError = '';
       try {
         await rt.domains.add({ id: 'tax', parent: 'nowhere' });
@@ -75,6 +77,9 @@ test.describe('worker boundary (fake runtime)', () => {
         report,
         plotProgress,
         domainIds: domains.map((d: { id: string }) => d.id).sort(),
+        legalPolicy: domains.find((d: { id: string }) => d.id === 'legal')?.policy,
+        deviation,
+        devProgress,
         domainError,
       };
     }, FAKE);
@@ -99,6 +104,9 @@ test.describe('worker boundary (fake runtime)', () => {
     expect(r.report).toMatchObject({ sequences: 2, tokens: 8 });
     expect(r.plotProgress).toEqual(['plot']);
     expect(r.domainIds).toEqual(['general', 'legal']);
+    expect(r.legalPolicy).toBe('inherit');
+    expect(r.deviation).toEqual({ meanCosine: 1, maxAbsDiff: 0, rows: 4, inheritedRows: 0 });
+    expect(r.devProgress).toEqual([1]);
     expect(r.domainError).toBe('UnknownDomainError/UNKNOWN_DOMAIN');
   });
 

@@ -6,7 +6,7 @@ export { GenerationRuntime } from './runtime/generation-runtime.js';
 export { createCompletions } from './runtime/completions.js';
 export { KvTooLargeError, KvPoolError } from './runtime/generation/errors.js';
 export type * from './runtime/api.js';
-export { syntheticTenant } from './runtime/synthetic-tenants.js';
+export { syntheticTenant, syntheticDomainAdapter } from './runtime/synthetic-tenants.js';
 export * from './runtime/errors.js';
 export * from './errors.js';
 

@@ -128,6 +128,13 @@ export interface DomainSpec {
   readonly budgetEntries?: number;
   /** The domain's own lower layers, as a LoRA on layers below the split. */
   readonly lowerAdapter?: LoraAdapter;
+  /**
+   * What a PLOT miss costs the domain's tenants: 'exact' runs the window through the domain's
+   * own lower layers; 'inherit' takes the nearest ancestor's entry first (cheaper, approximate
+   * when the domain has its own lower layers: `domains.deviation` measures by how much).
+   * Default: the parent's, else the runtime's `plotPolicy`.
+   */
+  readonly policy?: 'exact' | 'inherit';
 }
 
 export interface DomainInfo {
@@ -141,6 +148,23 @@ export interface DomainInfo {
   readonly hits: number;
   readonly lookups: number;
   readonly hitRate: number;
+  /** The miss policy its tenants get (its own, an ancestor's or the runtime's). */
+  readonly policy: 'exact' | 'inherit';
+}
+
+/**
+ * How far policy 'inherit' drifts from 'exact' at a domain: the split-layer hidden states
+ * (the input of layer S) of the same texts assembled both ways, compared row by row.
+ */
+export interface PlotDeviation {
+  /** Mean over rows (tokens) of the cosine similarity, inherit vs exact. 1 = identical. */
+  readonly meanCosine: number;
+  /** Largest absolute difference over every element. */
+  readonly maxAbsDiff: number;
+  /** Rows (tokens) compared. */
+  readonly rows: number;
+  /** Rows inherit served from an ancestor with other lower weights: the only ones that can differ. */
+  readonly inheritedRows: number;
 }
 
 export interface PlotBuildReport {
@@ -222,6 +246,13 @@ export interface HmiRuntimeApi {
     build(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport>;
     /** Re-ranks every node's entries by traffic within its budget: promotes hot tri-grams, drops rare ones. */
     rebuild(id?: string, onProgress?: ProgressCallback): Promise<void>;
+    /**
+     * Measures policy 'inherit' against 'exact' for the domain's tenants on these texts (or
+     * token ids), whatever the domain's own policy. A measurement, not traffic: no frequency
+     * counter or hit rate moves. Exact computes what the domain's PLOT lacks, so it costs a
+     * cold pass over the texts.
+     */
+    deviation(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotDeviation>;
   };
   readonly tenants: {
     add(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;

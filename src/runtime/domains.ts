@@ -2,13 +2,15 @@ import type { LoraAdapter } from '../formats/types.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import { DomainKnowledge, type ComputeWindows, type DomainNodeInfo } from '../knowledge/domain/domain-knowledge.js';
-import { DomainTree } from '../knowledge/domain/domain-tree.js';
+import { DomainTree, type MissPolicy } from '../knowledge/domain/domain-tree.js';
+import type { PlotAssembler } from '../knowledge/domain/assembler.js';
+import { combineDeviations, measureInheritDeviation, type InheritDeviation } from '../knowledge/domain/deviation.js';
 import { plotLayout } from '../knowledge/domain/plot-table.js';
 import type { PlotStore } from '../knowledge/domain/plot-store.js';
 import { buildPlot, type BuildReport } from '../knowledge/domain/builder.js';
 import { UnknownDomainError } from '../knowledge/domain/errors.js';
 import { AdapterMismatchError } from '../formats/errors.js';
-import type { DomainSpec, HmiRuntimeApi, ProgressCallback } from './api.js';
+import type { DomainSpec, HmiRuntimeApi, PlotDeviation, ProgressCallback } from './api.js';
 import { InvalidInputError } from './errors.js';
 
 /** The root of the domain tree: the general domain, served by the base model's lower layers. */
@@ -38,13 +40,19 @@ export class RuntimeDomains {
     private readonly tokenizer: HmiTokenizer,
     computeWindows: ComputeWindows,
     store: PlotStore | undefined,
+    /** Miss policy of domains that set none. Default 'exact'. */
+    policy: MissPolicy | undefined,
   ) {
     const tree = new DomainTree({ id: GENERAL_DOMAIN, budgetEntries: DEFAULT_BUDGET });
+    if (policy !== undefined && policy !== 'exact' && policy !== 'inherit') {
+      throw new InvalidInputError(`plotPolicy must be "exact" or "inherit", got ${JSON.stringify(policy)}`);
+    }
     this.knowledge = new DomainKnowledge({
       tree,
       layout: plotLayout(config.family, config.hiddenSize, modelHash, split),
       computeWindows,
       ...(store ? { store } : {}),
+      ...(policy ? { policy } : {}),
     });
   }
 
@@ -62,11 +70,34 @@ export class RuntimeDomains {
       }
       this.lowerAdapters.set(spec.id, spec.lowerAdapter);
     }
+    if (spec.policy !== undefined && spec.policy !== 'exact' && spec.policy !== 'inherit') {
+      throw new InvalidInputError(`domain "${spec.id}": policy must be "exact" or "inherit", got ${JSON.stringify(spec.policy)}`);
+    }
     this.knowledge.addNode({
       id: spec.id,
       parent,
       budgetEntries: spec.budgetEntries ?? DEFAULT_BUDGET,
       ...(spec.lowerAdapter ? { lowerWeightsId: spec.id } : {}),
+      ...(spec.policy ? { policy: spec.policy } : {}),
+    });
+  }
+
+  /**
+   * A corpus as token ids: texts through the tokenizer (blank lines give none), id lists
+   * checked against the vocabulary so a bad id never reaches the lower layers.
+   */
+  private corpusIds(corpus: readonly string[] | readonly (readonly number[])[]): number[][] {
+    if (!Array.isArray(corpus)) throw new InvalidInputError('a corpus must be an array of texts or of token id arrays');
+    const vocab = this.config.vocabSize;
+    return corpus.map((item: unknown, line) => {
+      if (typeof item === 'string') return item.trim().length === 0 ? [] : this.tokenizer.encode(item);
+      if (!Array.isArray(item)) throw new InvalidInputError(`corpus line ${line} is neither a text nor an array of token ids`);
+      item.forEach((id: unknown, i) => {
+        if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= vocab) {
+          throw new InvalidInputError(`corpus line ${line}: token id ${String(id)} at position ${i} is outside the vocabulary 0..${vocab - 1}`);
+        }
+      });
+      return item as number[];
     });
   }
 
@@ -77,12 +108,37 @@ export class RuntimeDomains {
   /** Counts the corpus' tri-grams at the node and stores the most frequent ones' entries. */
   build(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback, maxEntries?: number): Promise<BuildReport> {
     if (!this.has(id)) throw new UnknownDomainError(id);
-    return buildPlot(this.knowledge, id, corpus, (t) => this.tokenizer.encode(t), this.knowledge.computeWindows, {
+    return buildPlot(this.knowledge, id, this.corpusIds(corpus), undefined, this.knowledge.computeWindows, {
       // The id standing in outside a sequence: BERT pads both edges, GPT-2 keys see eos before the start.
       boundaryId: this.config.family === 'bert' ? this.config.padTokenId : this.config.eosTokenId,
       ...(maxEntries !== undefined ? { maxEntries } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
+  }
+
+  /**
+   * Inherit against exact for the domain's tenants on a corpus, in batches small enough to
+   * leave the GPU cache to serving. Lines longer than the position table are cut, as a
+   * request would be refused: the tri-grams of their start are what is measured.
+   */
+  async deviation(id: string, corpus: readonly string[] | readonly (readonly number[])[], assembler: PlotAssembler, onProgress?: ProgressCallback): Promise<PlotDeviation> {
+    if (!this.has(id)) throw new UnknownDomainError(id);
+    const seqs = this.corpusIds(corpus)
+      .filter((ids) => ids.length > 0)
+      .map((ids) => ({ ids: ids.slice(0, this.config.maxPositions), domain: id }));
+    if (seqs.length === 0) throw new InvalidInputError('the corpus has no tokens to measure');
+    const maxTokens = Math.max(this.config.maxPositions, Math.floor(assembler.cache.slots / 4));
+    const parts: InheritDeviation[] = [];
+    for (let i = 0; i < seqs.length; ) {
+      let tokens = 0;
+      let j = i;
+      while (j < seqs.length && (j === i || tokens + seqs[j].ids.length <= maxTokens)) tokens += seqs[j++].ids.length;
+      parts.push(await measureInheritDeviation(assembler, seqs.slice(i, j)));
+      onProgress?.({ phase: 'deviation', done: j, total: seqs.length });
+      i = j;
+    }
+    const d = combineDeviations(parts);
+    return { meanCosine: d.meanCosine, maxAbsDiff: d.maxAbsDiff, rows: d.rows, inheritedRows: d.inheritedRows };
   }
 
   /** Hands a tenant's adapter the domain check: hPLM tenants adapt only the upper layers. */
@@ -95,8 +151,8 @@ export class RuntimeDomains {
     }
   }
 
-  /** The runtime's `domains` API; `alive` throws once the runtime is disposed. */
-  api(alive: () => void): HmiRuntimeApi['domains'] {
+  /** The runtime's `domains` API; `alive` throws once the runtime is disposed; `assembler` is the current engine's. */
+  api(alive: () => void, assembler: () => PlotAssembler): HmiRuntimeApi['domains'] {
     return {
       add: async (spec) => {
         alive();
@@ -110,6 +166,10 @@ export class RuntimeDomains {
       rebuild: async (id, onProgress) => {
         alive();
         await this.knowledge.rebuild(id, onProgress);
+      },
+      deviation: async (id, corpus, onProgress) => {
+        alive();
+        return this.deviation(id, corpus, assembler(), onProgress);
       },
     };
   }

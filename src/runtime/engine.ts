@@ -10,7 +10,7 @@ import type { TenantStore } from '../knowledge/task/store.js';
 import { EncoderExecutor } from './classify-executor.js';
 import { LowerWindows, WINDOW_CHUNK } from './lower-windows.js';
 import { PlotCache } from '../knowledge/domain/plot-cache.js';
-import { PlotAssembler, type MissPolicy } from '../knowledge/domain/assembler.js';
+import { PlotAssembler } from '../knowledge/domain/assembler.js';
 import type { RuntimeDomains } from './domains.js';
 import type { Metrics } from './metrics.js';
 import { TaskResidency } from './task-residency.js';
@@ -32,7 +32,6 @@ export interface EngineSpec {
   readonly now: () => number;
   readonly split: number;
   readonly domains: () => RuntimeDomains;
-  readonly plotPolicy: MissPolicy;
   /** GPU cache slots for PLOT entries; at least twice a batch's distinct tri-grams. */
   readonly plotCacheSlots: number;
 }
@@ -95,7 +94,6 @@ export class Engine {
       const assembler = new PlotAssembler(ctx, {
         domain: spec.domains().knowledge,
         cache: plotCache,
-        policy: spec.plotPolicy,
         model: {
           family: 'bert',
           padTokenId: spec.config.padTokenId,

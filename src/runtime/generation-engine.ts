@@ -5,7 +5,7 @@ import type { Gpt2Config } from '../model/config.js';
 import { BaseWeights } from '../knowledge/general/base-weights.js';
 import { Gpt2Model, type StepEntry } from '../model/gpt2.js';
 import { submitPass } from '../model/pass.js';
-import { PlotAssembler, type MissPolicy, type PreparedBatch } from '../knowledge/domain/assembler.js';
+import { PlotAssembler, type PreparedBatch } from '../knowledge/domain/assembler.js';
 import { PlotCache } from '../knowledge/domain/plot-cache.js';
 import { AdapterPool } from '../knowledge/task/pool.js';
 import { MultiTenantLora } from '../knowledge/task/multi-lora.js';
@@ -40,7 +40,6 @@ export interface GenerationEngineSpec {
   /** hPLM split: domain tenants' rows run layers below it from PLOT. */
   readonly split: number;
   readonly domains: () => RuntimeDomains;
-  readonly plotPolicy: MissPolicy;
   /** GPU cache slots for PLOT entries; at least a step's distinct tri-grams. */
   readonly plotCacheSlots: number;
 }
@@ -132,7 +131,6 @@ export class GenerationEngine {
       const assembler = new PlotAssembler(ctx, {
         domain: spec.domains().knowledge,
         cache: plotCache,
-        policy: spec.plotPolicy,
         model: { family: 'gpt2', eosTokenId: c.eosTokenId },
       });
       return new GenerationEngine(ctx, spec, base, model, windows, pool, lora, residency, kv, plotCache, assembler);

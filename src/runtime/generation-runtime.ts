@@ -151,7 +151,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
       metricsState,
     );
     this.tenants = this.registry.api(() => this.alive());
-    this.domains = this.domainState.api(() => this.alive());
+    this.domains = this.domainState.api(() => this.alive(), () => this.lane.engine.assembler);
 
     this.lane = this.makeLane(engine);
     this.completions = createCompletions({
@@ -177,7 +177,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
     }
     const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
     let runtime: GenerationRuntime | undefined;
-    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.lane.engine.windows.compute(node, windows), plotStore);
+    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.lane.engine.windows.compute(node, windows), plotStore, options.plotPolicy);
     const spec: GenerationEngineSpec = {
       gpu,
       config: loaded.config,
@@ -194,7 +194,6 @@ export class GenerationRuntime implements HmiRuntimeApi {
       metrics,
       split,
       domains: () => domains,
-      plotPolicy: options.plotPolicy ?? 'exact',
       plotCacheSlots: options.plotCacheSlots ?? 4 * tokenBudget,
     };
     const engine = await GenerationEngine.create(spec);

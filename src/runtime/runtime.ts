@@ -59,7 +59,7 @@ export interface RuntimeOptions {
   readonly maxWaitMs?: number;
   /** Store adapters as f16 (half the bytes); compute stays f32. Default 'f32'. */
   readonly adapterDtype?: 'f32' | 'f16';
-  /** PLOT misses: `exact` computes them with the node's lower layers, `inherit` takes an ancestor's entry. Default exact. */
+  /** PLOT misses of domains that set no policy: `exact` computes them with the node's lower layers, `inherit` takes an ancestor's entry. Default exact. */
   readonly plotPolicy?: MissPolicy;
   /** Where PLOT tables persist. Default: IndexedDB in a browser, memory in Node. */
   readonly plotStore?: PlotStore;
@@ -210,7 +210,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       },
       metricsState,
     );    this.tenants = this.registry.api(() => this.alive());
-    this.domains = this.domainState.api(() => this.alive());
+    this.domains = this.domainState.api(() => this.alive(), () => this.engine.assembler);
 
     this.pipeline = new Pipeline<EncoderResult, Staged>(
       options.maxQueue ?? 4096,
@@ -238,7 +238,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     let runtime: HmiRuntime | undefined;
     const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
     const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
-    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.windows.compute(node, windows), plotStore);
+    const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.windows.compute(node, windows), plotStore, options.plotPolicy);
     const tokenBudget = options.tokenBudget ?? 512;
     const spec: EngineSpec = {
       gpu,
@@ -254,7 +254,6 @@ export class HmiRuntime implements HmiRuntimeApi {
       now,
       split,
       domains: () => domains,
-      plotPolicy: options.plotPolicy ?? 'exact',
       plotCacheSlots: options.plotCacheSlots ?? 4 * tokenBudget,
     };
     const engine = await Engine.create(spec);

@@ -27,7 +27,7 @@ import type {
 } from '../runtime/api.js';
 import { RuntimeDisposedError } from '../runtime/errors.js';
 import { WorkerCrashedError } from './errors.js';
-import { fromWireError, isWireError, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
+import { fromWireError, isWireError, REMOTE_OPTION_KEYS, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
 
 export interface WorkerRuntimeOptions extends RemoteRuntimeOptions {
   /** Model loading progress; called again if the worker is restarted after a crash. */
@@ -156,6 +156,8 @@ export class WorkerRuntime implements HmiRuntimeApi {
       this.call((api) => api.buildDomain(id, corpus, onProgress && Comlink.proxy(onProgress))),
     rebuild: (id?: string, onProgress?: ProgressCallback) =>
       this.call((api) => api.rebuildDomains(id, onProgress && Comlink.proxy(onProgress))),
+    deviation: (id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback) =>
+      this.call((api) => api.domainDeviation(id, corpus, onProgress && Comlink.proxy(onProgress))),
   };
 
   readonly tenants: HmiRuntimeApi['tenants'] = {
@@ -168,13 +170,9 @@ export class WorkerRuntime implements HmiRuntimeApi {
   };
 
   constructor(private readonly options: WorkerRuntimeOptions = {}) {
-    const { model, poolBytes, split, storeName, maxQueue, tokenBudget, maxWaitMs, adapterDtype } = options;
     // Picked field by field: anything else the caller passed (a GPU object...) cannot be cloned.
-    this.remoteOptions = Object.fromEntries(
-      Object.entries({ model: absoluteModel(model), poolBytes, split, storeName, maxQueue, tokenBudget, maxWaitMs, adapterDtype }).filter(
-        ([, v]) => v !== undefined,
-      ),
-    );
+    const picked = { ...Object.fromEntries(REMOTE_OPTION_KEYS.map((k) => [k, options[k]])), model: absoluteModel(options.model) };
+    this.remoteOptions = Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined));
   }
 
   /** How many times the worker has died under this runtime. */

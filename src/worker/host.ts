@@ -117,6 +117,14 @@ export function createHost(factory: RuntimeFactory, close: () => void): WorkerHo
           release(onProgress);
         }
       }),
+    domainDeviation: (id, corpus, onProgress) =>
+      wire(async () => {
+        try {
+          return await rt().domains.deviation(id, corpus, onProgress ? (p) => void onProgress(p) : undefined);
+        } finally {
+          release(onProgress);
+        }
+      }),
     addTenants: (spec, onProgress) =>
       wire(async () => {
         try {

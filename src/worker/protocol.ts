@@ -25,6 +25,7 @@ import type {
   ModelInput,
   MetricsSnapshot,
   PlotBuildReport,
+  PlotDeviation,
   ProgressCallback,
   RuntimeInfo,
   SyntheticTenantsOptions,
@@ -47,7 +48,29 @@ export interface RemoteRuntimeOptions {
   readonly kvBytes?: number;
   readonly kvBlockTokens?: number;
   readonly maxActive?: number;
+  readonly plotPolicy?: 'exact' | 'inherit';
+  readonly plotCacheSlots?: number;
 }
+
+/** Every field of RemoteRuntimeOptions: what the client copies out of the caller's options. */
+export const REMOTE_OPTION_KEYS = [
+  'model',
+  'poolBytes',
+  'split',
+  'storeName',
+  'maxQueue',
+  'tokenBudget',
+  'maxWaitMs',
+  'adapterDtype',
+  'kvBytes',
+  'kvBlockTokens',
+  'maxActive',
+  'plotPolicy',
+  'plotCacheSlots',
+] as const satisfies readonly (keyof RemoteRuntimeOptions)[];
+// A field added to RemoteRuntimeOptions but not to the list would never reach the worker: a type error.
+const everyOptionListed: Exclude<keyof RemoteRuntimeOptions, (typeof REMOTE_OPTION_KEYS)[number]> extends never ? true : never = true;
+void everyOptionListed;
 
 /** Generation options without the AbortSignal; aborting goes through PullStream.cancel(). */
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;
@@ -73,6 +96,7 @@ export interface WorkerHostApi {
   listDomains(): Promise<DomainInfo[]>;
   buildDomain(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport>;
   rebuildDomains(id?: string, onProgress?: ProgressCallback): Promise<void>;
+  domainDeviation(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotDeviation>;
   addTenants(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
   addSyntheticTenants(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
   removeTenant(id: string): Promise<void>;

@@ -5,8 +5,9 @@ import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { UnknownDomainError } from '../../src/knowledge/domain/errors.js';
+import { InvalidInputError } from '../../src/runtime/errors.js';
 import { AdapterMismatchError } from '../../src/formats/errors.js';
-import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
+import { syntheticDomainAdapter, syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { loadModel, directorySource } from '../../src/formats/model-source.js';
 import { bertPlotForwardRef } from '../../src/model/cpu/plot-ref.js';
 import type { BertConfig } from '../../src/model/config.js';
@@ -69,5 +70,71 @@ describe('two-phase hPLM inference through PLOT', () => {
     expect((await rt.classify(base.id, 'the river')).scores.length).toBeGreaterThan(1);
     expect((await rt.tenants.list()).map((t) => t.id)).toEqual([base.id]);
     await rt.dispose();
+  });
+
+  it('per-domain miss policy and the inherit deviation, through the public API', async () => {
+    const rt = (await createRuntime({ gpu, model: dir, store: new MemoryTenantStore(), plotStore: new PlotStore(new MemoryChunkStore()) })) as HmiRuntime;
+    const S = rt.split;
+    // Domain-adaptive lower layers: a LoRA on every target of the layers below the split.
+    const lowerAdapter = syntheticDomainAdapter(rt.config, S, { seed: 5 });
+    expect([...lowerAdapter.modules.keys()].every((path) => Number(/layer\.(\d+)\./.exec(path)![1]) < S)).toBe(true);
+    expect(lowerAdapter.modules.size).toBe(6 * S);
+    await rt.domains.add({ id: 'rivers' });
+    await rt.domains.add({ id: 'dapt', lowerAdapter, policy: 'inherit' });
+    await rt.domains.add({ id: 'dapt-exact', lowerAdapter });
+    await rt.domains.add({ id: 'dapt-child', parent: 'dapt' });
+    await expect(rt.domains.add({ id: 'bad', policy: 'sometimes' as 'exact' })).rejects.toBeInstanceOf(InvalidInputError);
+    const policies = Object.fromEntries((await rt.domains.list()).map((d) => [d.id, d.policy]));
+    expect(policies).toEqual({ general: 'exact', rivers: 'exact', dapt: 'inherit', 'dapt-exact': 'exact', 'dapt-child': 'inherit' });
+    await rt.domains.build('general', CORPUS);
+
+    // Every tri-gram of the text is in general's table: inherit serves them, exact computes with the domain's own layers.
+    const text = CORPUS[0];
+    const spec = syntheticTenant(rt.config, S, 0, { count: 1, seed: 11 });
+    await rt.tenants.add([
+      { ...spec, id: 'inh', domain: 'dapt' },
+      { ...spec, id: 'exa', domain: 'dapt-exact' },
+    ]);
+    const { config, weights, tokenizer } = await loadModel(directorySource(dir));
+    const ln = { weight: weights.get(`encoder.layer.${S - 1}.output.LayerNorm.weight`)!.data, bias: weights.get(`encoder.layer.${S - 1}.output.LayerNorm.bias`)!.data };
+    const ids = tokenizer.encode(text);
+    const viaGeneral = softmax(bertPlotForwardRef(config as BertConfig, weights, S, ids, ln, { adapter: spec.adapter }).logits!);
+    const viaOwn = softmax(bertPlotForwardRef(config as BertConfig, weights, S, ids, ln, { adapter: spec.adapter, adapterLower: lowerAdapter }).logits!);
+    // The two answers differ, so each check below tells which lower layers served.
+    expect(Math.max(...viaGeneral.map((p, i) => Math.abs(p - viaOwn[i])))).toBeGreaterThan(1e-3);
+    const inh = await rt.classify('inh', text);
+    const exa = await rt.classify('exa', text);
+    viaGeneral.forEach((p, i) => expect(inh.scores[i]).toBeCloseTo(p, 4));
+    viaOwn.forEach((p, i) => expect(exa.scores[i]).toBeCloseTo(p, 4));
+
+    const before = (await rt.domains.list()).find((d) => d.id === 'dapt')!;
+    const progress: number[] = [];
+    const dev = await rt.domains.deviation('dapt', CORPUS, (p) => progress.push(p.done));
+    const tokens = CORPUS.reduce((n, t) => n + tokenizer.encode(t).length, 0);
+    expect(dev.rows).toBe(tokens);
+    expect(dev.inheritedRows).toBe(tokens);
+    expect(dev.meanCosine).toBeLessThan(0.99999);
+    expect(dev.meanCosine).toBeGreaterThan(0);
+    expect(dev.maxAbsDiff).toBeGreaterThan(1e-3);
+    expect(progress.at(-1)).toBe(CORPUS.length);
+    // A measurement: the domain's traffic statistics did not move.
+    const after = (await rt.domains.list()).find((d) => d.id === 'dapt')!;
+    expect([after.lookups, after.hits]).toEqual([before.lookups, before.hits]);
+    // A domain sharing general's lower layers inherits exactly.
+    const same = await rt.domains.deviation('rivers', CORPUS.map((t) => tokenizer.encode(t)));
+    expect(same.inheritedRows).toBe(0);
+    expect(same.maxAbsDiff).toBeLessThanOrEqual(1e-6);
+
+    await expect(rt.domains.deviation('nowhere', CORPUS)).rejects.toBeInstanceOf(UnknownDomainError);
+    await expect(rt.domains.deviation('dapt', [[1, 2, 1e9]])).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(rt.domains.deviation('dapt', ['', '   '])).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(rt.domains.build('rivers', [[3, -1]])).rejects.toBeInstanceOf(InvalidInputError);
+    // The tenants are still served after the bad calls.
+    expect((await rt.classify('exa', text)).scores).toEqual(exa.scores);
+    await rt.dispose();
+  });
+
+  it('refuses an unknown runtime-wide plotPolicy', async () => {
+    await expect(createRuntime({ gpu, model: dir, store: new MemoryTenantStore(), plotPolicy: 'maybe' as 'exact' })).rejects.toBeInstanceOf(InvalidInputError);
   });
 });

@@ -15,13 +15,22 @@ import { ShapeError } from '../../errors.js';
 import { encodeGatherRows } from '../../kernels/gather-rows.js';
 import { encodePlotCombine, packCombineMeta } from '../../kernels/plot-combine.js';
 import type { DomainKnowledge } from './domain-knowledge.js';
-import type { LayerNormWeights } from './domain-tree.js';
+import type { LayerNormWeights, MissPolicy } from './domain-tree.js';
 import { PlotCacheFullError, UnknownDomainError } from './errors.js';
 import { PlotCache } from './plot-cache.js';
 import { bertKeys, gptKeys, windowsOf, type TrigramKey } from './trigram.js';
 
-/** `exact`: misses are computed with the node's own lower layers. `inherit`: nearest ancestor's entry first. */
-export type MissPolicy = 'exact' | 'inherit';
+export type { MissPolicy } from './domain-tree.js';
+
+export interface PrefetchOptions {
+  /** Overrides every node's policy for this batch (a deviation measurement compares both). */
+  readonly policy?: MissPolicy;
+  /**
+   * false for a measurement rather than traffic: the lookups neither feed the nodes'
+   * frequency counters (what rebuilds rank by) nor the hit statistics. Default true.
+   */
+  readonly record?: boolean;
+}
 
 export interface PlotSequence {
   readonly ids: readonly number[];
@@ -65,18 +74,18 @@ export interface AssemblerOptions {
   readonly domain: DomainKnowledge;
   readonly cache: PlotCache;
   readonly model: BertAssembly | GptAssembly;
-  readonly policy?: MissPolicy;
 }
 
 /** A batch whose entries are resident and pinned in the GPU cache, ready to encode. */
 export interface PreparedBatch {
   readonly rows: number;
   readonly lengths: readonly number[];
-  readonly policy: MissPolicy;
   /** Cache slot of each row's entry. */
   readonly slots: Uint32Array;
   /** Where each row's entry came from. */
   readonly levels: readonly HitLevel[];
+  /** Rows served from another lower-weights scope than their node's (inherit only): approximate. */
+  readonly foreignRows: number;
   /** hBERT: rowMeta [rows, 4] and the batch's LN sets; hGPT: slot per row. */
   readonly buffers: readonly GPUBuffer[];
   readonly numLn: number;
@@ -96,7 +105,6 @@ export class PlotAssembler {
   readonly domain: DomainKnowledge;
   readonly cache: PlotCache;
   readonly model: BertAssembly | GptAssembly;
-  readonly policy: MissPolicy;
   readonly stats: AssemblerStats = { lookups: 0, gpu: 0, table: 0, ancestor: 0, computed: 0, bytesUploaded: 0 };
   private readonly hidden: number;
   /** Unknown domains already reported. */
@@ -109,7 +117,6 @@ export class PlotAssembler {
     this.domain = o.domain;
     this.cache = o.cache;
     this.model = o.model;
-    this.policy = o.policy ?? 'exact';
     const layout = o.domain.layout;
     this.hidden = layout.hidden;
     if (layout.family !== o.model.family) throw new ShapeError(`PLOT layout is ${layout.family}, the model ${o.model.family}`);
@@ -160,8 +167,8 @@ export class PlotAssembler {
     return { scope: own, level: 'computed' };
   }
 
-  async prefetch(seqs: readonly PlotSequence[], options: { policy?: MissPolicy } = {}): Promise<PreparedBatch> {
-    const policy = options.policy ?? this.policy;
+  async prefetch(seqs: readonly PlotSequence[], options: PrefetchOptions = {}): Promise<PreparedBatch> {
+    const record = options.record ?? true;
     if (seqs.length === 0) throw new ShapeError('PLOT assembly of an empty batch');
     const nodes = seqs.map((s) => this.nodeOf(s.domain));
     const keys = seqs.map((s) => this.keysOf(s));
@@ -171,7 +178,8 @@ export class PlotAssembler {
       throw new ShapeError(`a sequence is longer than the ${m.posRows} position embeddings`);
     }
     await this.domain.ensureOpen(nodes.flatMap((n) => this.domain.tree.chain(n)));
-    seqs.forEach((_, i) => this.domain.observe(nodes[i], keys[i]));
+    if (record) seqs.forEach((_, i) => this.domain.observe(nodes[i], keys[i]));
+    const policies = new Map(nodes.map((n) => [n, options.policy ?? this.domain.policyOf(n)]));
 
     // Distinct (node, key) pairs, resolved; table loads that fail (corrupt chunk) drop
     // their keys, so resolving again walks on to the next source.
@@ -186,7 +194,7 @@ export class PlotAssembler {
         const loads = new Map<string, TrigramKey[]>();
         for (const id of pending) {
           const { node, key } = wanted.get(id)!;
-          const src = this.resolve(node, key, policy);
+          const src = this.resolve(node, key, policies.get(node)!);
           sources.set(id, src);
           if (src.level === 'gpu') {
             // Pinned at once: the awaits below (and concurrent prefetches) cannot evict it.
@@ -226,23 +234,27 @@ export class PlotAssembler {
       const rows = keys.reduce((a, k) => a + k.length, 0);
       const slots = new Uint32Array(rows);
       const levels: HitLevel[] = [];
+      let foreignRows = 0;
       let r = 0;
       seqs.forEach((_, i) => {
         let hits = 0;
+        const own = this.domain.tree.scope(nodes[i]);
         for (const key of keys[i]) {
           const id = `${nodes[i]}|${key}`;
           slots[r++] = slotOf.get(id)!;
-          const level = sources.get(id)!.level;
+          const { level, scope } = sources.get(id)!;
+          if (scope !== own) foreignRows++;
           levels.push(level);
-          this.stats[level]++;
+          if (record) this.stats[level]++;
           if (level !== 'computed') hits++;
         }
+        if (!record) return;
         this.stats.lookups += keys[i].length;
         this.domain.countLookups(nodes[i], keys[i].length, hits);
       });
       const lengths = keys.map((k) => k.length);
       const { buffers, numLn } = await this.rowBuffers(nodes, lengths, slots);
-      return { rows, lengths, policy, slots, levels, buffers, numLn, pins: pinned, released: false };
+      return { rows, lengths, slots, levels, foreignRows, buffers, numLn, pins: pinned, released: false };
     } catch (e) {
       for (const slot of pinned) this.cache.unpin(slot);
       throw e;
@@ -343,7 +355,7 @@ export class PlotAssembler {
   }
 
   /** prefetch + encode + submit + release: hidden [rows, H] in a new buffer the caller owns. */
-  async assemble(seqs: readonly PlotSequence[], options: { policy?: MissPolicy } = {}): Promise<{ hidden: GPUBuffer; batch: PreparedBatch }> {
+  async assemble(seqs: readonly PlotSequence[], options: PrefetchOptions = {}): Promise<{ hidden: GPUBuffer; batch: PreparedBatch }> {
     const batch = await this.prefetch(seqs, options);
     try {
       const hidden = await allocBuffer(this.ctx, batch.rows * this.hidden * 4, 'plot-hidden');

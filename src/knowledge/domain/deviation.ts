@@ -14,6 +14,23 @@ export interface Deviation {
   readonly rows: number;
 }
 
+/** A deviation measured on served batches: also how many rows inherit took from an ancestor. */
+export interface InheritDeviation extends Deviation {
+  /** Rows inherit served from an ancestor with other lower weights (the only rows that can differ). */
+  readonly inheritedRows: number;
+}
+
+/** Several batches' deviations as one: the mean weighted by rows, the max of the maxima. */
+export function combineDeviations(parts: readonly InheritDeviation[]): InheritDeviation {
+  const rows = parts.reduce((n, d) => n + d.rows, 0);
+  return {
+    rows,
+    meanCosine: rows > 0 ? parts.reduce((a, d) => a + d.meanCosine * d.rows, 0) / rows : 1,
+    maxAbsDiff: parts.reduce((a, d) => Math.max(a, d.maxAbsDiff), 0),
+    inheritedRows: parts.reduce((n, d) => n + d.inheritedRows, 0),
+  };
+}
+
 /** Compares two [rows, dim] hidden states row by row (a zero row against a zero row has cosine 1). */
 export function compareHidden(approx: ArrayLike<number>, exact: ArrayLike<number>, rows: number, dim: number): Deviation {
   if (approx.length < rows * dim || exact.length < rows * dim) throw new ShapeError(`compareHidden: inputs shorter than ${rows}x${dim}`);
@@ -40,15 +57,19 @@ export function compareHidden(approx: ArrayLike<number>, exact: ArrayLike<number
  * Assembles the batch under both policies on the GPU and compares the hidden states. Inherit
  * runs first: exact would put the node's own entries in the GPU cache, and inherit prefers
  * those to an ancestor's. Entries the node already held exactly therefore count as exact:
- * this is the deviation inherit serves now, not that of a cold cache.
+ * this is the deviation inherit serves now, not that of a cold cache. A measurement, not
+ * traffic: it moves no frequency counter and no hit statistic.
  */
-export async function measureInheritDeviation(assembler: PlotAssembler, seqs: readonly PlotSequence[]): Promise<Deviation> {
-  const inherit = await assembler.assemble(seqs, { policy: 'inherit' });
-  const exact = await assembler.assemble(seqs, { policy: 'exact' });
+export async function measureInheritDeviation(assembler: PlotAssembler, seqs: readonly PlotSequence[]): Promise<InheritDeviation> {
+  const inherit = await assembler.assemble(seqs, { policy: 'inherit', record: false });
+  const exact = await assembler.assemble(seqs, { policy: 'exact', record: false }).catch((e: unknown) => {
+    inherit.hidden.destroy();
+    throw e;
+  });
   try {
     const n = exact.batch.rows * assembler.domain.layout.hidden;
     const [a, b] = await Promise.all([readF32(assembler.ctx, inherit.hidden, n), readF32(assembler.ctx, exact.hidden, n)]);
-    return compareHidden(a, b, exact.batch.rows, assembler.domain.layout.hidden);
+    return { ...compareHidden(a, b, exact.batch.rows, assembler.domain.layout.hidden), inheritedRows: inherit.batch.foreignRows };
   } finally {
     exact.hidden.destroy();
     inherit.hidden.destroy();

@@ -8,7 +8,7 @@
  */
 import { HmiError } from '../../errors.js';
 import type { ProgressCallback } from '../../runtime/api.js';
-import { DomainTree, type DomainNodeSpec } from './domain-tree.js';
+import { DomainTree, type DomainNodeSpec, type MissPolicy } from './domain-tree.js';
 import { PlotStoreError } from './errors.js';
 import { FrequencyCounter, topK } from './frequency.js';
 import { PlotTable, type PlotLayout } from './plot-table.js';
@@ -27,6 +27,8 @@ export interface DomainKnowledgeOptions {
   readonly layout: PlotLayout;
   readonly computeWindows: ComputeWindows;
   readonly store?: PlotStore;
+  /** Miss policy of nodes that set none along their chain (default 'exact'). */
+  readonly policy?: MissPolicy;
   /** Fraction of every traffic count kept after a rebuild (default 0.5). */
   readonly decay?: number;
   readonly onError?: (error: HmiError) => void;
@@ -51,6 +53,7 @@ export class DomainKnowledge {
   readonly computeWindows: ComputeWindows;
   readonly store: PlotStore | undefined;
   private readonly decay: number;
+  private readonly defaultPolicy: MissPolicy;
   private readonly onError: ((error: HmiError) => void) | undefined;
   private readonly tables = new Map<string, PlotTable>();
   private readonly counters = new Map<string, FrequencyCounter>();
@@ -68,6 +71,7 @@ export class DomainKnowledge {
     this.computeWindows = o.computeWindows;
     this.store = o.store;
     this.decay = o.decay ?? 0.5;
+    this.defaultPolicy = o.policy ?? 'exact';
     this.onError = o.onError;
   }
 
@@ -203,6 +207,11 @@ export class DomainKnowledge {
     this.stats.set(id, s);
   }
 
+  /** The miss policy the node's tenants get: its own or its nearest ancestor's, else the default. */
+  policyOf(id: string): MissPolicy {
+    return this.tree.policy(id) ?? this.defaultPolicy;
+  }
+
   describe(): DomainNodeInfo[] {
     return this.tree.ids().map((id) => {
       const n = this.tree.node(id);
@@ -218,6 +227,7 @@ export class DomainKnowledge {
         hits: s.hits,
         lookups: s.lookups,
         hitRate: s.lookups > 0 ? s.hits / s.lookups : 0,
+        policy: this.policyOf(id),
       };
     });
   }

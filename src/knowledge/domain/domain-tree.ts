@@ -10,6 +10,13 @@ export interface LayerNormWeights {
   readonly beta: Float32Array;
 }
 
+/**
+ * What a PLOT miss costs a node's tenants. `exact`: the window runs through the node's own
+ * lower layers, so a hit and a miss give the same numbers. `inherit`: the nearest ancestor's
+ * entry is taken first (cheaper, approximate when the ancestor runs other lower weights).
+ */
+export type MissPolicy = 'exact' | 'inherit';
+
 export interface DomainNodeSpec {
   readonly id: string;
   /** null only for the root (the general domain). */
@@ -20,6 +27,8 @@ export interface DomainNodeSpec {
   readonly ln?: LayerNormWeights;
   /** Most PLOT entries the node may store. */
   readonly budgetEntries: number;
+  /** Miss policy of the node's tenants; absent = the nearest ancestor's, else the runtime's. */
+  readonly policy?: MissPolicy;
 }
 
 /** Identity of the base model's lower layers, the scope of every node without own weights. */
@@ -131,6 +140,15 @@ export class DomainTree {
     return undefined;
   }
 
+  /** The miss policy the node's tenants get, or undefined for the runtime's default. */
+  policy(id: string): MissPolicy | undefined {
+    for (const p of this.chain(id)) {
+      const policy = this.node(p).policy;
+      if (policy) return policy;
+    }
+    return undefined;
+  }
+
   /** Every id, parents before children. */
   ids(): string[] {
     const out = [this.rootId];
@@ -151,6 +169,9 @@ function checkSpec(spec: DomainNodeSpec): void {
   if (typeof spec.id !== 'string' || spec.id.length === 0) throw new DomainTreeError('a domain id must be a non-empty string');
   if (!Number.isInteger(spec.budgetEntries) || spec.budgetEntries < 0) {
     throw new DomainTreeError(`domain "${spec.id}": budgetEntries must be an integer >= 0, got ${spec.budgetEntries}`);
+  }
+  if (spec.policy !== undefined && spec.policy !== 'exact' && spec.policy !== 'inherit') {
+    throw new DomainTreeError(`domain "${spec.id}": policy must be "exact" or "inherit", got ${JSON.stringify(spec.policy)}`);
   }
   if (spec.ln && spec.ln.gamma.length !== spec.ln.beta.length) throw new DomainTreeError(`domain "${spec.id}": LayerNorm gamma and beta differ in size`);
 }

@@ -112,15 +112,23 @@ describe('PLOT assembler, hBERT (real lower layers)', () => {
     const medSeqs: PlotSequence[] = [{ ids: ids(6, 7, V), domain: 'med' }, { ids: ids(4, 8, V), domain: 'med' }];
     await buildPlot(rig.domain, 'general', medSeqs.map((q) => [...q.ids]), undefined, bert.compute, { boundaryId: 0 });
 
+    const before = { ...rig.assembler.stats };
+    const observed = [...rig.domain.counter('med').entries()].length;
     const dev = await measureInheritDeviation(rig.assembler, medSeqs);
-    expect(rig.assembler.stats.ancestor).toBe(10);
-    expect(rig.assembler.stats.computed).toBe(10);
+    // Inherit took all 10 rows from the general domain; exact computed them with med's own layers.
+    expect(dev.inheritedRows).toBe(10);
+    expect(compute.windows).toBe(10);
+    // A measurement, not traffic: no hit statistic and no frequency counter moved.
+    expect({ ...rig.assembler.stats, bytesUploaded: before.bytesUploaded }).toEqual(before);
+    expect([...rig.domain.counter('med').entries()].length).toBe(observed);
+    expect(rig.domain.describe().find((d) => d.id === 'med')!.lookups).toBe(0);
     expect(dev.rows).toBe(10);
     expect(dev.meanCosine).toBeLessThan(0.9999);
     expect(dev.meanCosine).toBeGreaterThan(-1);
     expect(dev.maxAbsDiff).toBeGreaterThan(1e-3);
     // A node sharing its parent's lower weights inherits exactly.
     const same = await measureInheritDeviation(rig.assembler, medSeqs.map((q) => ({ ...q, domain: 'tax' })));
+    expect(same.inheritedRows).toBe(0);
     expect(same.maxAbsDiff).toBeLessThanOrEqual(1e-6);
     expect(same.meanCosine).toBeCloseTo(1, 6);
 
@@ -132,6 +140,34 @@ describe('PLOT assembler, hBERT (real lower layers)', () => {
     // Exact ignores them: med's own lower layers compute its windows.
     const exact = await hidden(rig, other, 'exact');
     expectClose(exact, expected(tree, other), 1e-4, 1e-5);
+  });
+
+  it('a node\'s own policy wins over the default and passes to its children', async () => {
+    const specs = fourDomains();
+    // med inherits (its own lower weights, served from general's table); its child keeps that policy.
+    tree = DomainTree.from([...specs.slice(0, 3), { ...specs[3], policy: 'inherit' }, { id: 'cardio', parent: 'med', budgetEntries: 1000 }]);
+    const compute = counted(bert.compute);
+    const rig = await bertRig(ctx, { ...bert, tree, compute: compute.fn });
+    expect(rig.domain.policyOf('general')).toBe('exact');
+    expect(rig.domain.policyOf('cardio')).toBe('inherit');
+    expect(rig.domain.describe().map((d) => [d.id, d.policy])).toEqual([
+      ['general', 'exact'],
+      ['law', 'exact'],
+      ['med', 'inherit'],
+      ['tax', 'exact'],
+      ['cardio', 'inherit'],
+    ]);
+    const seq: PlotSequence[] = [{ ids: ids(6, 3, V), domain: 'cardio' }];
+    await buildPlot(rig.domain, 'general', seq.map((q) => [...q.ids]), undefined, bert.compute, { boundaryId: 0 });
+    const calls = compute.windows;
+    const out = await hidden(rig, seq);
+    expect(compute.windows).toBe(calls);
+    expect(rig.assembler.stats.computed).toBe(0);
+    expectClose(out, expected(tree, seq.map((q) => ({ ...q, domain: 'general' }))), 1e-4, 1e-5);
+    // The batch override still reaches exact: cardio's windows run through med's own layers.
+    const exact = await hidden(rig, seq, 'exact');
+    expect(compute.windows).toBe(calls + 6);
+    expectClose(exact, expected(tree, seq), 1e-4, 1e-5);
   });
 
   it('an f16 cache halves the entry bytes and stays close to f32', async () => {

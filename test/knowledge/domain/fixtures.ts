@@ -140,14 +140,13 @@ export async function bertRig(
 ): Promise<BertRig> {
   const H = o.config.hiddenSize;
   const layout = plotLayout('bert', H, o.modelHash ?? 'hash-bert', o.split, o.dtype);
-  const domain = new DomainKnowledge({ tree: o.tree, layout, computeWindows: o.compute, store: o.store });
+  const domain = new DomainKnowledge({ tree: o.tree, layout, computeWindows: o.compute, store: o.store, policy: o.policy });
   const cache = await PlotCache.create(ctx, { slots: o.slots ?? 256, width: 3 * H, dtype: o.dtype });
   const get = (name: string): Float32Array => o.base.get(name)!.data;
   const lnName = o.split === 0 ? 'embeddings.LayerNorm' : `encoder.layer.${o.split - 1}.output.LayerNorm`;
   const assembler = new PlotAssembler(ctx, {
     domain,
     cache,
-    policy: o.policy,
     model: {
       family: 'bert',
       padTokenId: o.config.padTokenId,
@@ -167,9 +166,9 @@ export async function gptRig(
 ): Promise<BertRig> {
   const H = o.config.hiddenSize;
   const layout = plotLayout('gpt2', H, 'hash-gpt', o.split);
-  const domain = new DomainKnowledge({ tree: o.tree, layout, computeWindows: o.compute, store: o.store });
+  const domain = new DomainKnowledge({ tree: o.tree, layout, computeWindows: o.compute, store: o.store, policy: o.policy });
   const cache = await PlotCache.create(ctx, { slots: o.slots ?? 256, width: H });
-  const assembler = new PlotAssembler(ctx, { domain, cache, policy: o.policy, model: { family: 'gpt2', eosTokenId: o.config.eosTokenId } });
+  const assembler = new PlotAssembler(ctx, { domain, cache, model: { family: 'gpt2', eosTokenId: o.config.eosTokenId } });
   return { domain, assembler, cache };
 }
 
