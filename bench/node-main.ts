@@ -27,13 +27,14 @@ export async function readMatmul(resultsDir: string): Promise<MatmulRow[] | null
   }
 }
 
-export async function writeReport(resultsDir: string, results: BenchResults): Promise<string> {
+/** Writes `${base}.json`, `.md` and `.svg` under resultsDir; returns the stdout table. */
+export async function writeReport(resultsDir: string, results: BenchResults, base: string): Promise<string> {
   const out = renderReport(results);
   await mkdir(resultsDir, { recursive: true });
   await Promise.all([
-    writeFile(join(resultsDir, 'latest.json'), out.json),
-    writeFile(join(resultsDir, 'latest.md'), out.markdown),
-    writeFile(join(resultsDir, 'latest.svg'), out.svg),
+    writeFile(join(resultsDir, `${base}.json`), out.json),
+    writeFile(join(resultsDir, `${base}.md`), out.markdown),
+    writeFile(join(resultsDir, `${base}.svg`), out.svg),
   ]);
   return out.text;
 }

@@ -11,7 +11,8 @@
 // puts that table into latest.json (running kernels first only if it never ran). `micro`
 // (only when named) opens bench/kernels/micro.html: every non-matmul kernel, checked against
 // its CPU reference and timed, into bench/results/micro.{json,md}.
-// Everything ends in bench/results/latest.{json,md,svg} and a table on stdout.
+// The default run ends in bench/results/latest.{json,md,svg} (latest-node with --node, full with
+// --full); a run of named scenarios in partial.{json,md,svg}; and a table on stdout.
 // With no scenario named, every runtime scenario and matmul run. SwiftShader unless HMI_HARDWARE=1.
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
@@ -244,8 +245,11 @@ async function main() {
       const when = results.matmul ? statSync(resolve(resultsDir, 'kernels.json')).mtime.toISOString() : null;
       results.notes.push(when ? `matmul: the kernels table of bench/results/kernels.json (written ${when} by \`npm run bench:kernels\`, in Chromium), not re-measured unless \`kernels\` is named.` : 'matmul: no kernels table yet.');
     }
-    const table = await bench.writeReport(resultsDir, results);
-    console.log(`\n${table}\nwrote ${resolve(resultsDir, 'latest.json')}, latest.md, latest.svg`);
+    // Only the whole default run is `latest` (what the README quotes); a run of named scenarios
+    // goes to `partial` so it never overwrites the full table.
+    const base = `${asked.length ? 'partial' : flags.full ? 'full' : 'latest'}${flags.node ? '-node' : ''}`;
+    const table = await bench.writeReport(resultsDir, results, base);
+    console.log(`\n${table}\nwrote ${resolve(resultsDir, `${base}.json`)}, ${base}.md, ${base}.svg`);
   } finally {
     await session.close();
   }

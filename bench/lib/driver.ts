@@ -5,6 +5,7 @@ import { plotStorage } from '../scenarios/plot-storage.js';
 import { memoryPerTenant } from '../scenarios/memory-per-tenant.js';
 import { multiTenantOverhead } from '../scenarios/multi-tenant-overhead.js';
 import { plotSpeedup } from '../scenarios/plot-speedup.js';
+import { plotInherit } from '../scenarios/plot-inherit.js';
 import { prefetchHidden } from '../scenarios/prefetch-hidden.js';
 import { vsMergedSwap } from '../scenarios/vs-merged-swap.js';
 import { vsSequential } from '../scenarios/vs-sequential.js';
@@ -31,6 +32,7 @@ export const RUNTIME_SCENARIOS: Readonly<Record<string, Scenario | null>> = {
   continuousVsStatic,
   plotStorage,
   plotSpeedup,
+  plotInherit,
   vsTfjs,
   vsTfjsHgpt,
 };
@@ -47,15 +49,25 @@ export async function runScenarios(env: BenchEnv, names: readonly string[], opts
   r.machine = { where: env.where, cpus: env.cpus, platform: env.platform, date: new Date().toISOString(), command };
   r.config = { ...opts, scenarios: scenarios.map((s) => s.name) };
   const t0 = Date.now();
+  // Wall time per scenario, set-up included: where a run's minutes go.
+  const spent = new Map<string, number>(scenarios.map((s) => [s.name, 0]));
   try {
     for (c.slice = 0; c.slice < opts.slices; c.slice++) {
       c.m.nextSlice();
       for (const s of scenarios) {
+        const ts = Date.now();
         await s.run(c);
+        spent.set(s.name, spent.get(s.name)! + (Date.now() - ts) / 1000);
       }
       env.log(`slice ${c.slice + 1}/${opts.slices} done at ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
-    for (const s of scenarios) await s.report(c);
+    for (const s of scenarios) {
+      const ts = Date.now();
+      await s.report(c);
+      spent.set(s.name, spent.get(s.name)! + (Date.now() - ts) / 1000);
+    }
+    r.scenarioSeconds = Object.fromEntries([...spent].map(([k, v]) => [k, Math.round(v)]));
+    env.log(`seconds per scenario: ${[...spent].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
     for (const key of c.m.keys()) {
       const t = c.m.total(key)!;
       r.throughput[key] = { requestsPerSecond: t.requests / t.seconds, tokensPerSecond: t.tokens / t.seconds, requests: t.requests, seconds: t.seconds };
@@ -106,5 +118,6 @@ function notes(o: BenchOptions, env: BenchEnv): string[] {
     'continuousVsStatic: an hGPT runtime with maxActive B = 16, 8 tenants, 64 requests per round arriving at once (prompts 4-32 tokens, max tokens uniform 4..48, greedy). Continuous = all submitted at once; static = waves of 16, each awaited whole. throughput = continuous/static tokens/s; p99 = static/continuous p99 latency (arrival to last token); both higher = better.',
     `vsTfjs: tfjs-backend-webgpu running the same hBERT (same weights; each tenant's LoRA and head as tf ops), a tenant at a time with its requests batched; checked against the runtime's scores (max |diff| <= 1e-3) before timing. hgpt (scenario vsTfjsHgpt): the same hGPT with each tenant's LoRA as tf ops, greedy with a KV cache, a tenant at a time with its prompts as one padded batch, on the prompts of generate:100, vs generate:100's tokens/s; checked against the runtime's greedy tokens before timing. Sampled: at most ${o.sequentialTenantsPerSlice} tenants per slice (hbert); hgpt samples fewer (see its note).`,
     'plotSpeedup: 50 tenants on the same texts, without a domain (all layers) vs as tenants of a domain whose PLOT was built from those texts (warm) vs a fresh empty domain (cold, first pass); hBERT split at half the layers.',
+    "plotInherit: under plotSpeedup's warm domain, a child with its own lower layers (a LoRA below the split) and no PLOT yet, served with policy inherit (the parent's entries) vs exact (every window through its own layers); the deviation is runtime.domains.deviation on 64 workload texts.",
   ];
 }

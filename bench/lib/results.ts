@@ -48,6 +48,19 @@ export interface PlotStorageRow {
   readonly nodes: readonly { id: string; entries: number; budgetEntries: number; bytes: number; storedBytes: number }[];
 }
 
+/** plotInherit (issue 5): policy inherit against exact at a domain with its own lower layers. */
+export interface PlotInherit {
+  /** Throughput inherit / exact, same requests (the domain has no PLOT of its own). */
+  readonly speedup: Ratio;
+  /** runtime.domains.deviation: split-layer states, inherit vs exact. */
+  readonly meanCosine: number | null;
+  readonly maxAbsDiff: number | null;
+  readonly rows: number;
+  readonly inheritedRows: number;
+  readonly inheritHitRate: number | null;
+  readonly exactHitRate: number | null;
+}
+
 export interface BenchResults {
   adapter: string;
   machine: { where: string; cpus: number | null; platform: string; date: string; command: string };
@@ -57,6 +70,7 @@ export interface BenchResults {
   vsMergedSwap: Record<string, Ratio>;
   vsTfjs: { hbert: Ratio; hgpt: Ratio };
   plotSpeedup: { warm: Ratio; cold: Ratio };
+  plotInherit: PlotInherit | null;
   /** Generated tokens/s, 64 requests of 64 tenants / the same 64 on one typical tenant. */
   generate64: Ratio;
   continuousVsStatic: ContinuousVsStatic | null;
@@ -70,6 +84,8 @@ export interface BenchResults {
   throughput: Record<string, Throughput>;
   /** Per runtime: metrics() after the run (hit rate, bytes uploaded, prefetch). */
   runtimes: Record<string, Record<string, number>>;
+  /** Wall seconds each scenario took, set-up and untimed warm-ups included. */
+  scenarioSeconds: Record<string, number>;
   notes: string[];
 }
 
@@ -83,6 +99,7 @@ export function emptyResults(): BenchResults {
     vsMergedSwap: {},
     vsTfjs: { hbert: null, hgpt: null },
     plotSpeedup: { warm: null, cold: null },
+    plotInherit: null,
     generate64: null,
     continuousVsStatic: null,
     plotStorage: null,
@@ -92,6 +109,7 @@ export function emptyResults(): BenchResults {
     matmul: null,
     throughput: {},
     runtimes: {},
+    scenarioSeconds: {},
     notes: [],
   };
 }
@@ -197,6 +215,18 @@ export function summaryRows(r: BenchResults): SummaryRow[] {
   };
   rows.push(row('plotSpeedup warm', r.plotSpeedup.warm, 1.7, 'warm PLOT / computing all layers (hBERT, S = L/2, 50 tenants)', `${rps(r, 'plot:warm')} vs ${rps(r, 'plot:flat')}${hit('warmHitRate')}`));
   rows.push(row('plotSpeedup cold', r.plotSpeedup.cold, null, 'cold PLOT (fresh domain, first pass) / computing all layers', `${rps(r, 'plot:cold')} vs ${rps(r, 'plot:flat')}${hit('coldHitRate')}`));
+  const pi = r.plotInherit;
+  rows.push(
+    row(
+      'plotInherit speedup',
+      pi?.speedup ?? null,
+      null,
+      "policy inherit / exact at a domain with its own lower layers and no PLOT yet (inherit serves the parent's entries; its deviation from exact beside)",
+      pi
+        ? `${rps(r, 'plot:inherit')} vs ${rps(r, 'plot:exact')}; mean cosine ${pi.meanCosine?.toFixed(4) ?? 'n/a'}, max |diff| ${pi.maxAbsDiff?.toExponential(2) ?? 'n/a'} over ${pi.rows} rows (${pi.inheritedRows} inherited)`
+        : '',
+    ),
+  );
   const cold = String(r.config.coldTenants ?? 1000);
   rows.push(row('prefetchHidden', r.prefetchHidden, 0.8, `throughput with ${cold} tenants' adapters cold in the store (pool 10%) / all resident`, `${rps(r, `cold:${cold}`)} vs ${rps(r, `ours:${cold}`)}`));
   rows.push(row('prefetchHidden (runtime metric)', r.prefetchHiddenFraction, 0.8, 'fraction of store read + upload time overlapped with GPU work (metrics().prefetchHidden)', ''));

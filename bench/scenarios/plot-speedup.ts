@@ -9,12 +9,12 @@ import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 
 /** Tenants of every contender: the same synthetic adapters (LoRA on layers >= split only) under three prefixes. */
-const TENANTS = 50;
-const WARM = 'plot-warm';
+export const TENANTS = 50;
+export const WARM = 'plot-warm';
 /** Requests of the warm-ups: real lengths, texts of another seed, so no contender sees its timed texts early. */
 const WARMUP_TEXTS = 64;
 
-interface Plot {
+export interface Plot {
   /** Tenants "flat-i" (no domain: all layers) and "warm-i" (domain WARM, its PLOT built from the workload's texts). */
   readonly rt: HmiRuntimeApi;
   /** A runtime of its own for the cold domains, so its GPU cache never holds what the warm pass loaded. */
@@ -24,7 +24,7 @@ interface Plot {
 }
 
 /** Lookups and hits of a node, to attribute them to one timed pass. */
-type Counts = { hits: number; lookups: number };
+export type Counts = { hits: number; lookups: number };
 
 async function countsOf(rt: HmiRuntimeApi, id: string): Promise<Counts> {
   const n = (await rt.domains.list()).find((d: DomainInfo) => d.id === id);
@@ -45,7 +45,7 @@ async function newRuntime(c: BenchContext): Promise<HmiRuntimeApi> {
 }
 
 /** Pipelines compiled and adapters paged in: one short request per tenant, then real lengths on other texts. */
-async function warmUp(c: BenchContext, rt: HmiRuntimeApi, prefix: string, full: boolean): Promise<void> {
+export async function warmUp(c: BenchContext, rt: HmiRuntimeApi, prefix: string, full: boolean): Promise<void> {
   await Promise.all(Array.from({ length: TENANTS }, (_, i) => rt.classify(`${prefix}${i}`, [1, 2, 3, 4])));
   if (!full) return;
   const { config } = await c.hostModel();
@@ -53,7 +53,8 @@ async function warmUp(c: BenchContext, rt: HmiRuntimeApi, prefix: string, full: 
   await Promise.all(texts.map((ids, k) => rt.classify(`${prefix}${k % TENANTS}`, ids)));
 }
 
-function plot(c: BenchContext): Promise<Plot> {
+/** The runtime of plotSpeedup (and plotInherit): domain WARM's PLOT built from the workload's texts. */
+export function warmPlot(c: BenchContext): Promise<Plot> {
   return c.shared(
     'plot-speedup',
     async () => {
@@ -83,7 +84,7 @@ function plot(c: BenchContext): Promise<Plot> {
   );
 }
 
-function serveAs(rt: HmiRuntimeApi, prefix: string, reqs: readonly Request[]): Promise<Sample> {
+export function serveAs(rt: HmiRuntimeApi, prefix: string, reqs: readonly Request[]): Promise<Sample> {
   return timed(async () => {
     await Promise.all(reqs.map((r) => rt.classify(`${prefix}${r.tenant}`, r.ids)));
     return { requests: reqs.length, tokens: reqs.reduce((n, r) => n + r.ids.length, 0) };
@@ -91,7 +92,7 @@ function serveAs(rt: HmiRuntimeApi, prefix: string, reqs: readonly Request[]): P
 }
 
 /** Times `pass` and adds the node's lookups and hits during it to `into`. */
-async function counted(rt: HmiRuntimeApi, node: string, into: Counts, pass: () => Promise<void>): Promise<void> {
+export async function counted(rt: HmiRuntimeApi, node: string, into: Counts, pass: () => Promise<void>): Promise<void> {
   const before = await countsOf(rt, node);
   await pass();
   const after = await countsOf(rt, node);
@@ -99,7 +100,7 @@ async function counted(rt: HmiRuntimeApi, node: string, into: Counts, pass: () =
   into.lookups += after.lookups - before.lookups;
 }
 
-const rate = (k: Counts): number | null => (k.lookups > 0 ? k.hits / k.lookups : null);
+export const rate = (k: Counts): number | null => (k.lookups > 0 ? k.hits / k.lookups : null);
 
 /**
  * hBERT with S = half the layers: the same requests of the same tenants served (a) without a
@@ -112,7 +113,7 @@ const rate = (k: Counts): number | null => (k.lookups > 0 ? k.hits / k.lookups :
 export const plotSpeedup: Scenario = {
   name: 'plotSpeedup',
   async run(c) {
-    const p = await plot(c);
+    const p = await warmPlot(c);
     const reqs = c.current(await c.workload(TENANTS));
     await c.m.sample('plot:flat', () => serveAs(p.rt, 'flat-', reqs));
     await counted(p.rt, WARM, p.counts.warm, () => c.m.sample('plot:warm', () => serveAs(p.rt, 'warm-', reqs)));
@@ -126,7 +127,7 @@ export const plotSpeedup: Scenario = {
   async report(c) {
     c.results.plotSpeedup.warm = c.m.ratio('plot:warm', 'plot:flat');
     c.results.plotSpeedup.cold = c.m.ratio('plot:cold', 'plot:flat');
-    const { counts } = await plot(c);
+    const { counts } = await warmPlot(c);
     const warm = rate(counts.warm);
     const cold = rate(counts.cold);
     c.results.runtimes.plotSpeedup = {
