@@ -67,7 +67,7 @@ function reportKernels(result) {
 }
 
 /** Rows of bench/kernels/micro.ts: every non-matmul kernel variant, GPU vs its f64 JS reference. */
-function reportMicro(result) {
+function reportMicro(result, { write = true } = {}) {
   console.log(`adapter: ${result.adapter} (rounds of ~${result.targetRoundMs} ms, per-dispatch median)`);
   const num = (v, digits) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
   const head = ['kernel', 'variant', 'shape', 'us/dispatch', 'GB/s', 'GFLOP/s', 'cpu us', 'gpu/cpu speedup', 'max abs diff', 'check'];
@@ -84,6 +84,11 @@ function reportMicro(result) {
     r.error ? `ERROR: ${r.error}` : r.pass ? 'ok' : `FAIL (> ${r.tolerance.toExponential(1)})`,
   ]);
   printTable(head, body);
+  const failed = result.rows.filter((r) => !r.pass);
+  if (!write) {
+    if (failed.length) throw new Error(`micro: ${failed.length} kernel check(s) failed: ${failed.map((r) => `${r.kernel} ${r.variant}`).join(', ')}`);
+    return;
+  }
   writeResult('micro', result);
   const md = [
     '# Kernel micro-benchmark (`npm run bench -- micro`)',
@@ -98,7 +103,6 @@ function reportMicro(result) {
   const mdFile = resolve(resultsDir, 'micro.md');
   writeFileSync(mdFile, md);
   console.log(`wrote ${mdFile}`);
-  const failed = result.rows.filter((r) => !r.pass);
   if (failed.length) throw new Error(`micro: ${failed.length} kernel check(s) failed: ${failed.map((r) => `${r.kernel} ${r.variant}`).join(', ')}`);
 }
 
@@ -179,7 +183,7 @@ function browserSession() {
 
 function parseArgs(argv, bench) {
   const names = [];
-  const flags = { node: false, full: false };
+  const flags = { node: false, full: false, kernels: null };
   const opts = { ...bench.DEFAULT_OPTIONS };
   const list = (v) => v.split(',').map(Number);
   for (const a of argv) {
@@ -194,6 +198,7 @@ function parseArgs(argv, bench) {
     else if (k === '--cold') opts.coldTenants = Number(v);
     else if (k === '--generate') opts.generateTenants = list(v);
     else if (k === '--generate-requests') opts.generateRequests = Number(v);
+    else if (k === '--kernels') flags.kernels = v;
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else names.push(a);
   }
@@ -223,7 +228,9 @@ async function main() {
     for (const [name, entry] of Object.entries(PAGES)) {
       if (name === 'kernels' || !names.includes(name)) continue;
       const { browser, baseUrl } = await session.get();
-      entry.report(await runPage(browser, baseUrl, name, entry.page, entry.timeoutMs));
+      // micro --kernels=a,b: only those kernels' rows, printed, not written over the full table.
+      const page = name === 'micro' && flags.kernels ? `${entry.page}?kernels=${encodeURIComponent(flags.kernels)}` : entry.page;
+      entry.report(await runPage(browser, baseUrl, name, page, entry.timeoutMs), { write: !(name === 'micro' && flags.kernels) });
     }
     const runtime = names.filter((n) => runtimeNames.includes(n));
     const wantsReport = runtime.length > 0 || names.includes('matmul');

@@ -487,8 +487,8 @@ function attentionPagedCase(phase: 'decode' | 'prefill', variant: AttentionVaria
 const LORA_RANKS = [2, 4, 8, 16];
 const MOD = 'encoder.layer.3.attention.self.query';
 
-function loraAdapter(seed: number, r: number, head?: number): LoraAdapter {
-  const modules = new Map<string, LoraModule>([[MOD, { r, inDim: H, outDim: H, scale: 2, A: randomFloats(r * H, seed * 10 + 1, 0.3), B: randomFloats(H * r, seed * 10 + 2, 0.3) }]]);
+function loraAdapter(seed: number, r: number, head?: number, inDim = H, outDim = H): LoraAdapter {
+  const modules = new Map<string, LoraModule>([[MOD, { r, inDim, outDim, scale: 2, A: randomFloats(r * inDim, seed * 10 + 1, 0.3), B: randomFloats(outDim * r, seed * 10 + 2, 0.3) }]]);
   const tensors: TensorMap = new Map();
   if (head !== undefined) {
     tensors.set('classifier.weight', { shape: [head, H], data: randomFloats(head * H, seed * 10 + 3, 0.3) });
@@ -499,6 +499,8 @@ function loraAdapter(seed: number, r: number, head?: number): LoraAdapter {
 
 interface LoraBatch {
   name: string;
+  inDim: number;
+  outDim: number;
   tenants: number;
   rows: number;
   tp: PagedBatch;
@@ -507,30 +509,30 @@ interface LoraBatch {
   rowRanks: number[];
 }
 
-/** prefill: 8 tenants x 64 rows (hBERT batch); decode: 64 tenants x 1 row. */
-function loraBatch(phase: 'prefill' | 'decode'): LoraBatch {
+/** prefill: 8 tenants x 64 rows (hBERT batch); decode: 64 tenants x 1 row. FFN widths: 4H in or out. */
+function loraBatch(phase: 'prefill' | 'decode', inDim = H, outDim = H): LoraBatch {
   const [tenants, perTenant] = phase === 'prefill' ? [BERT_SEQS, BERT_LEN] : [64, 1];
   const ranks = Array.from({ length: tenants }, (_, t) => LORA_RANKS[t % LORA_RANKS.length]);
   const segments = Array.from({ length: tenants }, (_, t) => ({ tenant: t, rowStart: t * perTenant, rowCount: perTenant }));
-  const tp = pagedBatch(H, ranks.map((r, t) => loraAdapter(t + 1, r)), MOD, segments, phase === 'prefill' ? 31 : 32, 8);
+  const tp = pagedBatch(H, ranks.map((r, t) => loraAdapter(t + 1, r, undefined, inDim, outDim)), MOD, segments, phase === 'prefill' ? 31 : 32, 8);
   const rowRanks = ranks.flatMap((r) => Array.from({ length: perTenant }, () => r));
-  const name = `${phase} ${tenants} tenants x ${perTenant} rows, ranks ${LORA_RANKS.join('/')}, ${H}->${H}`;
-  return { name, tenants, rows: tenants * perTenant, tp, ranks, rowRanks };
+  const name = `${phase} ${tenants} tenants x ${perTenant} rows, ranks ${LORA_RANKS.join('/')}, ${inDim}->${outDim}`;
+  return { name, inDim, outDim, tenants, rows: tenants * perTenant, tp, ranks, rowRanks };
 }
 
 function loraShrinkCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKernelVariant): Case {
   const rankRows = b.rowRanks.reduce((a, r) => a + r, 0);
   return {
     kernel: 'lora-shrink',
-    variant: `${variant === 'rows' ? 'lora_shrink_rows' : 'lora_shrink'}${variant === chosen ? ' (runtime choice)' : ''}`,
+    variant: `lora_shrink${variant === 'block' ? '' : `_${variant}`}${variant === chosen ? ' (runtime choice)' : ''}`,
     shape: b.name,
     // x read, each tenant's A read once, tmp written (its ranks only), tiles + metadata.
-    bytes: (b.rows * H + b.ranks.reduce((a, r) => a + r * H, 0) + rankRows + b.tp.tiles.length + b.tenants * 4) * F,
-    flops: 2 * rankRows * H,
+    bytes: (b.rows * b.inDim + b.ranks.reduce((a, r) => a + r * b.inDim, 0) + rankRows + b.tp.tiles.length + b.tenants * 4) * F,
+    flops: 2 * rankRows * b.inDim,
     rtol: 1e-5,
     build: async (ctx) => {
       const bufs: GPUBuffer[] = [];
-      const x = randomFloats(b.rows * H, 33);
+      const x = randomFloats(b.rows * b.inDim, 33);
       const tmp0 = new Float32Array(b.rows * b.tp.tmpStride);
       const g = {
         x: await up(ctx, bufs, x, 'x'),
@@ -539,7 +541,7 @@ function loraShrinkCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
         table: await up(ctx, bufs, b.tp.table, 'table'),
         tmp: await up(ctx, bufs, tmp0, 'tmp'),
       };
-      const p: LoraShrinkParams = { rows: b.rows, inDim: H, pageFloats: H, tmpStride: b.tp.tmpStride, kCount: b.tp.tmpStride, tileOffset: 0, numTiles: b.tp.numTiles, metaOffset: 0, variant };
+      const p: LoraShrinkParams = { rows: b.rows, inDim: b.inDim, pageFloats: H, tmpStride: b.tp.tmpStride, kCount: b.tp.tmpStride, tileOffset: 0, numTiles: b.tp.numTiles, metaOffset: 0, variant };
       return {
         encode: (pass) => encodeLoraShrink(ctx, pass, g, p),
         out: g.tmp,
@@ -555,16 +557,16 @@ function loraExpandCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
   const rankRows = b.rowRanks.reduce((a, r) => a + r, 0);
   return {
     kernel: 'lora-expand',
-    variant: `${variant === 'rows' ? 'lora_expand_rows' : 'lora_expand'}${variant === chosen ? ' (runtime choice)' : ''}`,
+    variant: `lora_expand${variant === 'block' ? '' : `_${variant}`}${variant === chosen ? ' (runtime choice)' : ''}`,
     shape: b.name,
     // tmp read (ranks only), each tenant's B read once, y read and written, tiles + metadata.
-    bytes: (rankRows + b.ranks.reduce((a, r) => a + r * H, 0) + 2 * b.rows * H + b.tp.tiles.length + b.tenants * 4) * F,
-    flops: 2 * rankRows * H,
+    bytes: (rankRows + b.ranks.reduce((a, r) => a + r * b.outDim, 0) + 2 * b.rows * b.outDim + b.tp.tiles.length + b.tenants * 4) * F,
+    flops: 2 * rankRows * b.outDim,
     rtol: 1e-5,
     build: async (ctx) => {
       const bufs: GPUBuffer[] = [];
       const tmp = randomFloats(b.rows * b.tp.tmpStride, 34);
-      const y0 = randomFloats(b.rows * H, 35);
+      const y0 = randomFloats(b.rows * b.outDim, 35);
       const g = {
         tmp: await up(ctx, bufs, tmp, 'tmp'),
         pool: await up(ctx, bufs, b.tp.pool, 'pool'),
@@ -572,7 +574,7 @@ function loraExpandCase(b: LoraBatch, variant: LoraKernelVariant, chosen: LoraKe
         table: await up(ctx, bufs, b.tp.table, 'table'),
         y: await up(ctx, bufs, y0, 'y'),
       };
-      const p: LoraExpandParams = { rows: b.rows, outDim: H, pageFloats: H, tmpStride: b.tp.tmpStride, tileOffset: 0, numTiles: b.tp.numTiles, metaOffset: 0, variant };
+      const p: LoraExpandParams = { rows: b.rows, outDim: b.outDim, pageFloats: H, tmpStride: b.tp.tmpStride, tileOffset: 0, numTiles: b.tp.numTiles, metaOffset: 0, variant };
       // y accumulates: the check's dispatch is the first on y0; timed ones keep adding (finite).
       return {
         encode: (pass) => encodeLoraExpand(ctx, pass, g, p),
@@ -686,7 +688,10 @@ function allCases(ctx: GpuContext): Case[] {
   const wg = rowReductionWorkgroup(ctx);
   const prefill = loraBatch('prefill');
   const decode = loraBatch('decode');
-  // MultiTenantLora picks 'rows' whenever pageFloats % 4 == 0 (H=128 here) for decode batches.
+  const ffnIn = loraBatch('prefill', 4 * H, H);
+  const ffnOut = loraBatch('prefill', H, 4 * H);
+  // MultiTenantLora picks 'rows' for decode batches and 'vec4' for prefill ones whenever the
+  // widths and pageFloats are multiples of 4 (H = 128 here).
   return [
     addCase(),
     attentionCase('thread', attn),
@@ -704,12 +709,12 @@ function allCases(ctx: GpuContext): Case[] {
     kvScatterCase(),
     layerNormCase(undefined, wg),
     ...(wg === 64 ? [] : [layerNormCase(64, wg)]),
-    loraShrinkCase(prefill, 'block', 'block'),
-    loraShrinkCase(prefill, 'rows', 'block'),
+    ...(['vec4', 'block', 'rows'] as const).map((v) => loraShrinkCase(prefill, v, 'vec4')),
+    ...(['vec4', 'block'] as const).map((v) => loraShrinkCase(ffnIn, v, 'vec4')),
     loraShrinkCase(decode, 'rows', 'rows'),
     loraShrinkCase(decode, 'block', 'rows'),
-    loraExpandCase(prefill, 'block', 'block'),
-    loraExpandCase(prefill, 'rows', 'block'),
+    ...(['vec4', 'block', 'rows'] as const).map((v) => loraExpandCase(prefill, v, 'vec4')),
+    ...(['vec4', 'block'] as const).map((v) => loraExpandCase(ffnOut, v, 'vec4')),
     loraExpandCase(decode, 'rows', 'rows'),
     loraExpandCase(decode, 'block', 'rows'),
     plotCombineCase('f32'),
@@ -820,7 +825,9 @@ async function benchCase(ctx: GpuContext, c: Case): Promise<MicroBenchRow> {
 async function main(): Promise<MicroBenchResult> {
   const ctx = await createGpuContext(navigator.gpu, { label: 'micro-bench' });
   try {
-    const cases = allCases(ctx);
+    // ?kernels=lora-shrink,lora-expand runs only those kernels' rows (npm run bench -- micro --kernels=...).
+    const only = new URL(location.href).searchParams.get('kernels')?.split(',');
+    const cases = allCases(ctx).filter((c) => !only || only.includes(c.kernel));
     const rows: MicroBenchRow[] = [];
     for (const [i, c] of cases.entries()) {
       log(`${i + 1}/${cases.length} ${c.kernel} ${c.variant}: ${c.shape}`);

@@ -1,9 +1,10 @@
 import code from '../../shaders/lora_expand.wgsl?raw';
 import rowsCode from '../../shaders/lora_expand_rows.wgsl?raw';
+import vec4Code from '../../shaders/lora_expand_vec4.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { KernelSpec } from '../gpu/pipelines.js';
-import { checkRowsVariant, type LoraKernelVariant } from './lora-shrink.js';
+import { checkRowsVariant, checkVec4Variant, type LoraKernelVariant } from './lora-shrink.js';
 
 export const loraExpandKernel: KernelSpec = {
   name: 'lora_expand',
@@ -12,6 +13,7 @@ export const loraExpandKernel: KernelSpec = {
 };
 
 export const loraExpandRowsKernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_rows', code: rowsCode };
+export const loraExpandVec4Kernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_vec4', code: vec4Code };
 
 export interface LoraExpandBuffers {
   /** [rows, tmpStride], from lora_shrink */
@@ -38,10 +40,10 @@ export interface LoraExpandParams {
 /** y[i, :] += scale_t * tmp[i, 0..r_t) @ B_t^T for every row of the given tiles. */
 export function encodeLoraExpand(ctx: GpuContext, pass: GPUComputePassEncoder, b: LoraExpandBuffers, p: LoraExpandParams): void {
   if (p.numTiles === 0) return;
-  const perRow = p.variant === 'rows';
-  if (perRow) checkRowsVariant(p.pageFloats);
-  // Columns per thread: 4 in lora_expand, 16 in lora_expand_rows.
-  const colGroups = Math.ceil(p.outDim / (perRow ? 16 : 4));
+  if (p.variant === 'rows') checkRowsVariant(p.pageFloats);
+  if (p.variant === 'vec4') checkVec4Variant(p.pageFloats, p.outDim);
+  // Columns per thread: 4 in lora_expand and lora_expand_vec4, 16 in lora_expand_rows.
+  const colGroups = Math.ceil(p.outDim / (p.variant === 'rows' ? 16 : 4));
   const params = new Params()
     .u32(p.rows)
     .u32(p.outDim)
@@ -52,7 +54,7 @@ export function encodeLoraExpand(ctx: GpuContext, pass: GPUComputePassEncoder, b
     .u32(p.numTiles)
     .u32(p.metaOffset)
     .done();
-  dispatch(ctx, pass, perRow ? loraExpandRowsKernel : loraExpandKernel, {
+  dispatch(ctx, pass, p.variant === 'rows' ? loraExpandRowsKernel : p.variant === 'vec4' ? loraExpandVec4Kernel : loraExpandKernel, {
     params,
     buffers: [b.tmp, b.pool, b.tiles, b.table, b.y],
     workgroups: grid1d(p.numTiles * colGroups, 64),

@@ -1,5 +1,6 @@
 import code from '../../shaders/lora_shrink.wgsl?raw';
 import rowsCode from '../../shaders/lora_shrink_rows.wgsl?raw';
+import vec4Code from '../../shaders/lora_shrink_vec4.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { KernelSpec } from '../gpu/pipelines.js';
@@ -12,13 +13,16 @@ export const loraShrinkKernel: KernelSpec = {
 };
 
 export const loraShrinkRowsKernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_rows', code: rowsCode };
+export const loraShrinkVec4Kernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_vec4', code: vec4Code };
 
 /**
- * 'block': a thread computes 4 rows of a tile (prefill, full tiles). 'rows': a thread walks
- * its tile's rows one by one (decode, one-row tiles), reading the pool as vec4, so it needs
- * pageFloats % 4 == 0. Both give bit-identical results.
+ * 'block': a thread computes 4 rows of a tile with scalar loads (any shape). 'vec4': the same
+ * block with vec4 loads of the pool and of x / y (prefill; pageFloats and the module's inDim
+ * (shrink) or outDim (expand) multiples of 4). 'rows': a thread walks its tile's rows one by
+ * one (decode, one-row tiles), reading the pool as vec4 (pageFloats % 4 == 0). All three give
+ * bit-identical results, so which one a batch runs never changes a row's output.
  */
-export type LoraKernelVariant = 'block' | 'rows';
+export type LoraKernelVariant = 'block' | 'rows' | 'vec4';
 
 export function rowsVariantFits(pageFloats: number): boolean {
   return pageFloats % 4 === 0;
@@ -26,6 +30,15 @@ export function rowsVariantFits(pageFloats: number): boolean {
 
 export function checkRowsVariant(pageFloats: number): void {
   if (!rowsVariantFits(pageFloats)) throw new ShapeError(`the 'rows' LoRA kernels read the pool as vec4: pageFloats ${pageFloats} is not a multiple of 4`);
+}
+
+/** Whether the 'vec4' kernels take a module whose x (shrink) or y (expand) rows are `dim` wide. */
+export function vec4VariantFits(pageFloats: number, dim: number): boolean {
+  return pageFloats % 4 === 0 && dim % 4 === 0 && dim > 0;
+}
+
+export function checkVec4Variant(pageFloats: number, dim: number): void {
+  if (!vec4VariantFits(pageFloats, dim)) throw new ShapeError(`the 'vec4' LoRA kernels need pageFloats (${pageFloats}) and the module's width (${dim}) to be multiples of 4`);
 }
 
 /** Rows per tile: a tile is up to this many consecutive rows of one segment (one tenant). */
@@ -64,6 +77,7 @@ export interface LoraShrinkParams {
 export function encodeLoraShrink(ctx: GpuContext, pass: GPUComputePassEncoder, b: LoraShrinkBuffers, p: LoraShrinkParams): void {
   if (p.numTiles === 0 || p.kCount === 0) return;
   if (p.variant === 'rows') checkRowsVariant(p.pageFloats);
+  if (p.variant === 'vec4') checkVec4Variant(p.pageFloats, p.inDim);
   const params = new Params()
     .u32(p.rows)
     .u32(p.inDim)
@@ -74,7 +88,7 @@ export function encodeLoraShrink(ctx: GpuContext, pass: GPUComputePassEncoder, b
     .u32(p.numTiles)
     .u32(p.metaOffset)
     .done();
-  dispatch(ctx, pass, p.variant === 'rows' ? loraShrinkRowsKernel : loraShrinkKernel, {
+  dispatch(ctx, pass, p.variant === 'rows' ? loraShrinkRowsKernel : p.variant === 'vec4' ? loraShrinkVec4Kernel : loraShrinkKernel, {
     params,
     buffers: [b.x, b.pool, b.tiles, b.table, b.tmp],
     workgroups: grid1d(p.numTiles * Math.ceil(p.kCount / 4), 64),

@@ -92,6 +92,35 @@ describe('lora_expand kernel', () => {
     });
   }
 
+  // The vec4 variant reads the pool and y as vec4: widths and pages multiples of 4, otherwise odd.
+  const vec4Cases = [
+    { name: '20 tenants, out 36 over pages of 12 (groups of 16 straddle pages)', H: 12, outDim: 36, tenants: 20 },
+    { name: 'out 44 over pages of 20 (a last group of 12 columns)', H: 20, outDim: 44, tenants: 9 },
+    { name: 'out = 4 on one page of 4', H: 4, outDim: 4, tenants: 3 },
+    { name: 'out 200 over pages of 64', H: 64, outDim: 200, tenants: 5 },
+  ];
+  for (const c of vec4Cases) {
+    it(`vec4 variant matches the reference and the block and rows variants bit for bit: ${c.name}`, async () => {
+      const adapters = Array.from({ length: c.tenants }, (_, t) => randomAdapter(t + 1, t === 2 ? [] : [{ path: MOD, r: ranks[t % ranks.length], inDim: 7, outDim: c.outDim }]));
+      const lengths = Array.from({ length: c.tenants + 3 }, (_, i) => [5, 0, 3, 1, 7, 4, 9, 2][i % 8]);
+      const { segments, rows } = segmentsOf(lengths, (i) => i % c.tenants, 2);
+      const b = pagedBatch(c.H, adapters, MOD, segments, 600 + c.outDim);
+      const tmp = randomFloats(rows * b.tmpStride, 17);
+      const y0 = randomFloats(rows * c.outDim, 18, 3);
+      const p: LoraExpandParams = { rows, outDim: c.outDim, pageFloats: c.H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant: 'vec4' };
+      const out = await expandOnGpu(b, tmp, y0, p);
+      expectClose(out, loraExpandRef({ tmp, pool: b.pool, tiles: b.tiles, table: b.table, y: y0 }, p), 1e-5, 1e-4);
+      expect(await expandOnGpu(b, tmp, y0, { ...p, variant: 'block' })).toEqual(out);
+      expect(await expandOnGpu(b, tmp, y0, { ...p, variant: 'rows' })).toEqual(out);
+    });
+  }
+
+  it('rejects the vec4 variant on an output width that is not a multiple of 4', async () => {
+    const b = pagedBatch(16, [randomAdapter(1, [{ path: MOD, r: 2, inDim: 4, outDim: 37 }])], MOD, [{ tenant: 0, rowStart: 0, rowCount: 1 }], 4);
+    const p: LoraExpandParams = { rows: 1, outDim: 37, pageFloats: 16, tmpStride: 2, tileOffset: 0, numTiles: 1, metaOffset: 0, variant: 'vec4' };
+    await expect(expandOnGpu(b, randomFloats(2, 1), new Float32Array(37), p)).rejects.toThrow(ShapeError);
+  });
+
   it('rejects the rows variant on pages that are not a multiple of 4 floats', async () => {
     const b = pagedBatch(15, [randomAdapter(1, [{ path: MOD, r: 2, inDim: 4, outDim: 37 }])], MOD, [{ tenant: 0, rowStart: 0, rowCount: 1 }], 4);
     const p: LoraExpandParams = { rows: 1, outDim: 37, pageFloats: 15, tmpStride: 2, tileOffset: 0, numTiles: 1, metaOffset: 0, variant: 'rows' };
@@ -124,16 +153,16 @@ describe('lora_expand kernel', () => {
     expect(await expandOnGpu(b, tmp, y0, { ...p, variant: 'block' })).toEqual(out);
   });
 
-  for (const [H, variants] of [[15, ['block']], [16, ['block', 'rows']]] as const) it(`clamps an adversarial table to the pool and tmp row (pages of ${H}: ${variants.join(', ')})`, async () => {
-    const adapters = [randomAdapter(1, [{ path: MOD, r: 3, inDim: 4, outDim: 37 }]), randomAdapter(2, [{ path: MOD, r: 2, inDim: 4, outDim: 37 }])];
+  for (const [H, D, variants] of [[15, 37, ['block']], [16, 37, ['block', 'rows']], [16, 36, ['block', 'rows', 'vec4']]] as const) it(`clamps an adversarial table to the pool and tmp row (pages of ${H}, width ${D}: ${variants.join(', ')})`, async () => {
+    const adapters = [randomAdapter(1, [{ path: MOD, r: 3, inDim: 4, outDim: D }]), randomAdapter(2, [{ path: MOD, r: 2, inDim: 4, outDim: D }])];
     const { segments, rows } = segmentsOf([5, 6], (i) => i);
     const b = pagedBatch(H, adapters, MOD, segments, 9);
     const table = b.table.slice();
     for (let i = table[3]; i < table[3] + 9; i++) table[i] = i % 2 ? 0xffffffff : 1_000_000 + i;
     table[4] = 1000;
     const tmp = randomFloats(rows * b.tmpStride, 5);
-    const y0 = randomFloats(rows * 37, 6);
-    const p: LoraExpandParams = { rows, outDim: 37, pageFloats: H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
+    const y0 = randomFloats(rows * D, 6);
+    const p: LoraExpandParams = { rows, outDim: D, pageFloats: H, tmpStride: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
     for (const variant of variants) {
       const out = await expandOnGpu({ ...b, table }, tmp, y0, { ...p, variant });
       expect(out.every(Number.isFinite)).toBe(true);

@@ -85,6 +85,35 @@ describe('lora_shrink kernel', () => {
     });
   }
 
+  // The vec4 variant reads x and the pool as vec4: widths and pages multiples of 4, otherwise odd.
+  const vec4Cases = [
+    { name: '20 tenants, in 36 over pages of 12 (3 pages)', H: 12, inDim: 36, tenants: 20 },
+    { name: 'in 44 over pages of 20 (a short last page)', H: 20, inDim: 44, tenants: 9 },
+    { name: 'in = 4 on one page of 4', H: 4, inDim: 4, tenants: 3 },
+    { name: 'in 132 over pages of 64', H: 64, inDim: 132, tenants: 5 },
+  ];
+  for (const c of vec4Cases) {
+    it(`vec4 variant matches the reference and the block and rows variants bit for bit: ${c.name}`, async () => {
+      const adapters = Array.from({ length: c.tenants }, (_, t) => randomAdapter(t + 1, t === 4 ? [] : [{ path: MOD, r: ranks[t % ranks.length], inDim: c.inDim, outDim: 9 }]));
+      const lengths = Array.from({ length: c.tenants + 3 }, (_, i) => [5, 0, 3, 1, 7, 4, 9, 2][i % 8]);
+      const { segments, rows } = segmentsOf(lengths, (i) => i % c.tenants, 2);
+      const b = pagedBatch(c.H, adapters, MOD, segments, 500 + c.inDim);
+      const x = randomFloats(rows * c.inDim, 17);
+      const tmp0 = randomFloats(rows * b.tmpStride, 18, 100);
+      const p: LoraShrinkParams = { rows, inDim: c.inDim, pageFloats: c.H, tmpStride: b.tmpStride, kCount: b.tmpStride, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0, variant: 'vec4' };
+      const out = await shrinkOnGpu(b, x, tmp0, p);
+      expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table: b.table, tmp: tmp0 }, p), 1e-5, 1e-4);
+      expect(await shrinkOnGpu(b, x, tmp0, { ...p, variant: 'block' })).toEqual(out);
+      expect(await shrinkOnGpu(b, x, tmp0, { ...p, variant: 'rows' })).toEqual(out);
+    });
+  }
+
+  it('rejects the vec4 variant on an input width that is not a multiple of 4', async () => {
+    const b = pagedBatch(16, [randomAdapter(1, [{ path: MOD, r: 2, inDim: 37, outDim: 5 }])], MOD, [{ tenant: 0, rowStart: 0, rowCount: 1 }], 4);
+    const p: LoraShrinkParams = { rows: 1, inDim: 37, pageFloats: 16, tmpStride: 2, kCount: 2, tileOffset: 0, numTiles: 1, metaOffset: 0, variant: 'vec4' };
+    await expect(shrinkOnGpu(b, randomFloats(37, 1), new Float32Array(2), p)).rejects.toThrow(ShapeError);
+  });
+
   it('rejects the rows variant on pages that are not a multiple of 4 floats', async () => {
     const b = pagedBatch(15, [randomAdapter(1, [{ path: MOD, r: 2, inDim: 37, outDim: 5 }])], MOD, [{ tenant: 0, rowStart: 0, rowCount: 1 }], 4);
     const p: LoraShrinkParams = { rows: 1, inDim: 37, pageFloats: 15, tmpStride: 2, kCount: 2, tileOffset: 0, numTiles: 1, metaOffset: 0, variant: 'rows' };
@@ -117,8 +146,8 @@ describe('lora_shrink kernel', () => {
     expect(await shrinkOnGpu(b, x, tmp0, { ...p, variant: 'block' })).toEqual(out);
   });
 
-  for (const [H, variants] of [[15, ['block']], [16, ['block', 'rows']]] as const) it(`clamps an adversarial table to the pool and tmp row (pages of ${H}: ${variants.join(', ')})`, async () => {
-    const adapters = [randomAdapter(1, [{ path: MOD, r: 3, inDim: 37, outDim: 5 }]), randomAdapter(2, [{ path: MOD, r: 2, inDim: 37, outDim: 5 }])];
+  for (const [H, D, variants] of [[15, 37, ['block']], [16, 37, ['block', 'rows']], [16, 36, ['block', 'rows', 'vec4']]] as const) it(`clamps an adversarial table to the pool and tmp row (pages of ${H}, width ${D}: ${variants.join(', ')})`, async () => {
+    const adapters = [randomAdapter(1, [{ path: MOD, r: 3, inDim: D, outDim: 5 }]), randomAdapter(2, [{ path: MOD, r: 2, inDim: D, outDim: 5 }])];
     const { segments, rows } = segmentsOf([5, 6], (i) => i);
     const b = pagedBatch(H, adapters, MOD, segments, 9);
     const table = b.table.slice();
@@ -126,9 +155,9 @@ describe('lora_shrink kernel', () => {
     for (let i = table[2]; i < table[2] + 9; i++) table[i] = i % 2 ? 0xffffffff : 1_000_000 + i;
     table[4] = 1000;
     const bad = { ...b, table };
-    const x = randomFloats(rows * 37, 5);
+    const x = randomFloats(rows * D, 5);
     const tmp0 = randomFloats(rows * b.tmpStride, 6);
-    const p: LoraShrinkParams = { rows, inDim: 37, pageFloats: H, tmpStride: b.tmpStride, kCount: 1000, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
+    const p: LoraShrinkParams = { rows, inDim: D, pageFloats: H, tmpStride: b.tmpStride, kCount: 1000, tileOffset: 0, numTiles: b.numTiles, metaOffset: 0 };
     for (const variant of variants) {
       const out = await shrinkOnGpu(bad, x, tmp0, { ...p, variant });
       expect(out.every(Number.isFinite)).toBe(true);

@@ -1,0 +1,109 @@
+// Segmented LoRA shrink, prefill-shaped with vec4 loads: same math, tiles, page table and
+// bounds semantics as lora_shrink.wgsl:
+//   tmp[i, k] = sum_j x[i, j] * A_t[k, j]   for k < r_t, t = tenant of row i's segment.
+// Shapes: x [rows, inDim] f32 read as vec4f: requires inDim % 4 == 0; tmp [rows, tmpStride] f32
+//   (only k < r_t written).
+// pool: the same f32 pages, read as vec4f: requires pageFloats % 4 == 0 (pages 16-byte aligned).
+// tiles / table: as lora_shrink (tile vec4u (rowStart, rowCount 1..4, slot, 0); metadata
+//   (rank, scale bits, aOff, bOff) at metaOffset + slot*4; A_t row k on pages
+//   table[aOff + k*pagesPerRow + pg]).
+// Why: lora_shrink's block of 4 rows x 4 ranks issues 8 scalar loads per 16 FMAs. Here every
+//   load is a vec4 (4 consecutive j of one x row or one A row): 8 vec4 loads feed 64 FMAs, as in
+//   matmul_rb4x4, which is what a CPU-style Vulkan (SwiftShader) runs fastest.
+// Bit-identity with lora_shrink / lora_shrink_rows: each (row, rank) adds x[i, j] * A[k, j] for
+//   j = 0..inDim-1 in order into the same vec4 accumulator, so a row's result does not depend on
+//   which variant its batch ran.
+// Safety: page indices clamped to the bound pool buffer, rank to tmpStride and kCount; rows past
+//   the tile's count and ranks past the tenant's repeat the last one and are not written.
+// Dispatch: grid1d(numTiles * kGroups, 64), kGroups = ceil(kCount/4); flat
+//   g = (wid.x + wid.y*nwg.x)*64 + lid, tile = g / kGroups, ranks 4*(g % kGroups) .. +3.
+struct Params {
+  rows: u32,
+  inDim: u32,
+  pageFloats: u32,
+  tmpStride: u32,
+  kCount: u32,
+  tileOffset: u32,
+  numTiles: u32,
+  metaOffset: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> pool: array<vec4f>;
+@group(0) @binding(3) var<storage, read> tiles: array<vec4u>;
+@group(0) @binding(4) var<storage, read> table: array<u32>;
+@group(0) @binding(5) var<storage, read_write> tmp: array<f32>;
+
+// One j of 4 ranks into a row's accumulator: the order lora_shrink adds them in.
+fn madd(acc: vec4f, xv: vec4f, a0: vec4f, a1: vec4f, a2: vec4f, a3: vec4f) -> vec4f {
+  var s = acc;
+  s += xv.x * vec4f(a0.x, a1.x, a2.x, a3.x);
+  s += xv.y * vec4f(a0.y, a1.y, a2.y, a3.y);
+  s += xv.z * vec4f(a0.z, a1.z, a2.z, a3.z);
+  s += xv.w * vec4f(a0.w, a1.w, a2.w, a3.w);
+  return s;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let g = (wid.x + wid.y * nwg.x) * 64u + lid;
+  let kGroups = (p.kCount + 3u) / 4u;
+  let t = g / kGroups;
+  if (t >= p.numTiles) { return; }
+  let k0 = (g - t * kGroups) * 4u;
+  let tile = tiles[p.tileOffset + t];
+  let m = p.metaOffset + tile.z * 4u;
+  let rank = min(min(table[m], p.tmpStride), p.kCount);
+  if (k0 >= rank || tile.y == 0u || tile.x >= p.rows || tile.y > p.rows - tile.x) { return; }  // no u32 wrap-around
+
+  let H = p.pageFloats;
+  let H4 = H / 4u;
+  let lastPage = arrayLength(&pool) / H4 - 1u;
+  let pagesPerRow = (p.inDim + H - 1u) / H;
+  let kl = rank - 1u;
+  let aOff = table[m + 2u];
+  let r0 = aOff + k0 * pagesPerRow;
+  let r1 = aOff + min(k0 + 1u, kl) * pagesPerRow;
+  let r2 = aOff + min(k0 + 2u, kl) * pagesPerRow;
+  let r3 = aOff + min(k0 + 3u, kl) * pagesPerRow;
+  let in4 = p.inDim / 4u;
+  let last = tile.y - 1u;
+  let x0 = tile.x * in4;
+  let x1 = (tile.x + min(1u, last)) * in4;
+  let x2 = (tile.x + min(2u, last)) * in4;
+  let x3 = (tile.x + min(3u, last)) * in4;
+
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var pg = 0u; pg < pagesPerRow; pg++) {
+    let b0 = min(table[r0 + pg], lastPage) * H4;
+    let b1 = min(table[r1 + pg], lastPage) * H4;
+    let b2 = min(table[r2 + pg], lastPage) * H4;
+    let b3 = min(table[r3 + pg], lastPage) * H4;
+    let e0 = pg * H4;
+    let n4 = min(H4, in4 - e0);
+    for (var e = 0u; e < n4; e++) {
+      let a0 = pool[b0 + e];
+      let a1 = pool[b1 + e];
+      let a2 = pool[b2 + e];
+      let a3 = pool[b3 + e];
+      let j = e0 + e;
+      acc0 = madd(acc0, x[x0 + j], a0, a1, a2, a3);
+      acc1 = madd(acc1, x[x1 + j], a0, a1, a2, a3);
+      acc2 = madd(acc2, x[x2 + j], a0, a1, a2, a3);
+      acc3 = madd(acc3, x[x3 + j], a0, a1, a2, a3);
+    }
+  }
+  let s = p.tmpStride;
+  let nk = min(4u, rank - k0);
+  for (var j = 0u; j < nk; j++) {
+    let k = k0 + j;
+    tmp[tile.x * s + k] = acc0[j];
+    if (tile.y > 1u) { tmp[(tile.x + 1u) * s + k] = acc1[j]; }
+    if (tile.y > 2u) { tmp[(tile.x + 2u) * s + k] = acc2[j]; }
+    if (tile.y > 3u) { tmp[(tile.x + 3u) * s + k] = acc3[j]; }
+  }
+}
