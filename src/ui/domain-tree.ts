@@ -11,6 +11,13 @@ interface Counts {
   resident: number;
 }
 
+/** Whose lower layers the node runs, and whether its misses take an ancestor's entries. */
+function layersNote(d: DomainInfo): string {
+  const weights = d.scope.startsWith('w:') ? d.scope.slice(2) : d.scope;
+  const layers = weights === d.id ? ' · own lower layers' : d.parent !== null && d.scope !== 'base' && weights !== 'general' ? ` · ${weights}'s lower layers` : '';
+  return `${layers}${d.policy === 'inherit' ? ' · misses inherit' : ''}`;
+}
+
 export class DomainTree {
   readonly root = h('ul', { class: 'domain-tree', role: 'tree', 'aria-label': 'Domain knowledge tree' });
 
@@ -48,7 +55,7 @@ export class DomainTree {
     return h(
       'li',
       { role: 'treeitem', 'aria-level': depth + 1, 'data-domain': d.id, style: `--depth:${depth}` },
-      h('span', { class: 'tree' }, depth > 0 ? '└ ' : '', h('strong', {}, d.id), d.scope !== d.id && depth > 0 ? h('span', { class: 'muted small' }, ` · shares ${d.scope}'s layers`) : null),
+      h('span', { class: 'tree' }, depth > 0 ? '└ ' : '', h('strong', {}, d.id), h('span', { class: 'muted small' }, layersNote(d))),
       h('span', { class: 'muted small' }, `${formatCount(c?.tenants ?? 0)} tenants · ${formatCount(c?.resident ?? 0)} on GPU`),
       h(
         'span',
