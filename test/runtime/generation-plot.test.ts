@@ -17,7 +17,7 @@ import type { GenerateChunk, TenantSpec } from '../../src/runtime/api.js';
 import type { GenerationEngine } from '../../src/runtime/generation-engine.js';
 import { GenerationRuntime, type GenerationRuntimeOptions } from '../../src/runtime/generation-runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
+import { syntheticDomainAdapter, syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 
 const SHAPE = { nEmbd: 32, nLayer: 4, nHead: 2, nPositions: 64, vocabSize: 300, seed: 21 };
 const BLOCK = 4;
@@ -157,6 +157,29 @@ describe('hGPT two-phase generation through PLOT', () => {
     const got = await greedy(rt, 'medic', ids, n);
     expect(got).toEqual(gpt2PlotGreedyRef(config, loaded.weights, SPLIT, ids, n, { adapter: spec.adapter, adapterLower: lowerAdapter }));
     expect(got).not.toEqual(gpt2PlotGreedyRef(config, loaded.weights, SPLIT, ids, n, { adapter: spec.adapter }));
+  });
+
+  it('generates from the parent\'s entries under policy inherit, and measures the drift with domains.deviation', async () => {
+    const lowerAdapter = syntheticDomainAdapter(config, SPLIT, { seed: 17 });
+    await rt.domains.add({ id: 'dapt-inherit', parent: 'rivers', lowerAdapter, policy: 'inherit' });
+    const ids = prompt(9, 11);
+    // Every causal tri-gram of the prompt and its continuation, in the parent's table.
+    const n = 5;
+    const viaParent = gpt2PlotGreedyRef(config, loaded.weights, SPLIT, ids, n, { adapter: tenant(3).adapter });
+    await rt.domains.build('rivers', [[...ids, ...viaParent]]);
+    const spec = tenant(3, 'dapt-inherit');
+    await rt.tenants.add({ ...spec, id: 'inheritor' });
+    expect(await greedy(rt, 'inheritor', ids, n)).toEqual(viaParent);
+    // Exact would have run the domain's own lower layers: another continuation.
+    expect(gpt2PlotGreedyRef(config, loaded.weights, SPLIT, ids, n, { adapter: tenant(3).adapter, adapterLower: lowerAdapter })).not.toEqual(viaParent);
+
+    const dev = await rt.domains.deviation('dapt-inherit', [ids]);
+    expect(dev.rows).toBe(ids.length);
+    expect(dev.inheritedRows).toBe(ids.length);
+    expect(dev.meanCosine).toBeLessThan(0.99999);
+    expect(dev.maxAbsDiff).toBeGreaterThan(1e-4);
+    const same = await rt.domains.deviation('rivers', [ids]);
+    expect([same.inheritedRows, same.maxAbsDiff]).toEqual([0, 0]);
   });
 
   it('rejects an unknown domain and a domain tenant whose LoRA adapts lower layers', async () => {
