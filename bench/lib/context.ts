@@ -28,6 +28,8 @@ export interface BenchOptions {
   readonly sequentialTenantsPerSlice: number;
   /** ...and this many requests (merged swap). Throughput is a rate, so a sample measures it. */
   readonly mergedRequestsPerSlice: number;
+  /** ...and this many tenants (tfjs hBERT, ~10x slower than the runtime). */
+  readonly tfjsTenantsPerSlice: number;
   /** Generation (hGPT): N of multiTenantOverhead.generate, requests (prompts) and new tokens per request. */
   readonly generateTenants: readonly number[];
   readonly generateRequests: number;
@@ -49,6 +51,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   smallPoolFraction: 0.1,
   sequentialTenantsPerSlice: 5,
   mergedRequestsPerSlice: 13,
+  tfjsTenantsPerSlice: 3,
   generateTenants: [1, 100, 1000],
   generateRequests: 64,
   generateTokens: 8,

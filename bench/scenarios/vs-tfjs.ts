@@ -123,7 +123,7 @@ export const vsTfjs: Scenario = {
     if (c.slice === 0) await warmAndCheck(c, t);
     await measureOurs(c, TENANTS);
     // tfjs runs ~10x slower: a sample of the slice's tenants (a rate needs no more) keeps the default run bounded.
-    const mine = c.current(groupByTenant(await c.workload(TENANTS))).slice(0, c.opts.sequentialTenantsPerSlice);
+    const mine = c.current(groupByTenant(await c.workload(TENANTS))).slice(0, c.opts.tfjsTenantsPerSlice);
     await withTenants(t, c, mine.map((g) => g.tenant), (m) =>
       c.m.sample(`tfjs:${TENANTS}`, () =>
         timed(async () => {
