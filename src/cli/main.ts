@@ -6,6 +6,7 @@ import { parseArgs, stringFlag } from './args.js';
 import { UsageError } from './errors.js';
 import { INFER_SWITCHES, INFER_VALUED, runInfer } from './infer.js';
 import { GENERATE_SWITCHES, GENERATE_VALUED, runGenerate } from './generate.js';
+import { PLOT_SWITCHES, PLOT_VALUED, runPlot } from './plot.js';
 
 export const USAGE = `hmi: HMI-Web runtime on the command line (Node + Dawn WebGPU)
 
@@ -25,6 +26,19 @@ Usage:
       the hGPT generation runtime. Greedy unless --temperature is given; --max-tokens
       defaults to 32.
       --json     print {"prompt_tokens", "tokens", "text", "finish_reason"} on stdout
+  hmi plot build --model <dir> --corpus <file> --store <dir> [--domain <id>]
+            [--lower-adapter <peft dir>] [--budget N] [--split S] [--json]
+      Builds a domain's PLOT (each tri-gram of the corpus -> the lower layers' output) and
+      stores it in <dir> in chunks that a runtime loads lazily (Node: new PlotStore(new
+      DirChunkStore(dir))). The corpus has one text per line. --domain defaults to the
+      general domain (the base model's lower layers, at most 20,000 entries); another id is
+      a child of it, with its own lower layers when --lower-adapter (a PEFT LoRA on layers
+      below the split) is given. Progress goes to stderr.
+      --json     print the build report {"sequences","tokens","distinct","entries","bytes"}
+  hmi plot deviation --model <dir> --corpus <file> --store <dir> --domain <id>
+            --lower-adapter <peft dir> [--split S] [--json]
+      How far policy inherit (the general domain's stored entries) drifts from exact (the
+      domain's own lower layers) on the corpus: {"meanCosine","maxAbsDiff","rows","inheritedRows"}.
   hmi make-model [--out public/models]
       Writes the default models (hbert-mini, hgpt-mini) and demo adapters.
   hmi --help
@@ -37,7 +51,7 @@ function makeModels(out: string | undefined): number {
   return r.status ?? 1;
 }
 
-async function dispatchCommand(argv: readonly string[], stdout: (s: string) => void): Promise<number> {
+async function dispatchCommand(argv: readonly string[], stdout: (s: string) => void, stderr: (s: string) => void): Promise<number> {
   if (argv.length === 0) throw new UsageError('no command given');
   if (argv.includes('--help') || argv.includes('-h')) {
     stdout(USAGE);
@@ -62,6 +76,15 @@ async function dispatchCommand(argv: readonly string[], stdout: (s: string) => v
       );
       return 0;
     }
+    case 'plot': {
+      const args = parseArgs(argv.slice(1), PLOT_VALUED, PLOT_SWITCHES);
+      const r = await runPlot(args, (p) => stderr(`${p.phase} ${p.done}/${p.total}`));
+      const out = r.command === 'build' ? r.report : r.deviation;
+      if (args.flags.has('json')) stdout(JSON.stringify(out));
+      else if (r.command === 'build') stdout(`${r.report.entries} entries (${r.report.distinct} distinct tri-grams of ${r.report.tokens} tokens in ${r.report.sequences} texts), ${(r.report.bytes / 2 ** 20).toFixed(2)} MiB`);
+      else stdout(`inherit vs exact: mean cosine ${r.deviation.meanCosine.toFixed(6)}, max |diff| ${r.deviation.maxAbsDiff.toExponential(3)}, ${r.deviation.inheritedRows} of ${r.deviation.rows} rows inherited`);
+      return 0;
+    }
     case 'make-model': {
       const args = parseArgs(argv.slice(1), new Set(['out']), new Set());
       if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
@@ -81,7 +104,7 @@ export async function main(
   },
 ): Promise<number> {
   try {
-    return await dispatchCommand(argv, io.stdout);
+    return await dispatchCommand(argv, io.stdout, io.stderr);
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr(`hmi: ${e.message}\nRun "hmi --help" for usage.`);

@@ -34,6 +34,8 @@ export interface EngineSpec {
   readonly domains: () => RuntimeDomains;
   /** GPU cache slots for PLOT entries; at least twice a batch's distinct tri-grams. */
   readonly plotCacheSlots: number;
+  /** Time the matmul variants when the model is created. Default true. */
+  readonly autotune?: boolean;
 }
 
 
@@ -75,7 +77,7 @@ export class Engine {
     const ctx = await createGpuContext(spec.gpu);
     try {
       const base = await BaseWeights.upload(ctx, spec.weights);
-      const model = await BertModel.create(ctx, spec.config, base, { maxTokens: spec.tokenBudget, maxSeqs: 64 });
+      const model = await BertModel.create(ctx, spec.config, base, { maxTokens: spec.tokenBudget, maxSeqs: 64, autotune: spec.autotune ?? true });
       const windowModel = await BertModel.create(ctx, spec.config, base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
       const windows = new LowerWindows(ctx, spec.config, spec.domains, {
         pack: (seqs) => windowModel.pack(seqs),

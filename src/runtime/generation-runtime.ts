@@ -42,10 +42,7 @@ import { toTokenIds } from './input.js';
 /** How long a request waits on a slow store before it fails with the store's error. */
 const STORE_GIVE_UP_MS = 30_000;
 
-export interface GenerationRuntimeOptions extends RuntimeOptions {
-  /** Time the matmul variants at start-up. Default true. */
-  readonly autotune?: boolean;
-}
+export type GenerationRuntimeOptions = RuntimeOptions;
 
 /** GenerateOptions.maxTokens when omitted (OpenAI's completions default). */
 const DEFAULT_MAX_TOKENS = 16;

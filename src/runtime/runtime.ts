@@ -26,6 +26,7 @@ import { Metrics } from './metrics.js';
 import { resolveModelSource } from './model-source.js';
 import { Pipeline, type Residency } from './pipeline.js';
 import { RuntimeDomains } from './domains.js';
+import { REMOTE_OPTION_KEYS } from '../worker/protocol.js';
 import type { StagedPlot } from './classify-executor.js';
 import type { MissPolicy } from '../knowledge/domain/assembler.js';
 import { PlotStore } from '../knowledge/domain/plot-store.js';
@@ -65,6 +66,11 @@ export interface RuntimeOptions {
   readonly plotStore?: PlotStore;
   /** GPU cache slots for PLOT entries. Default 4 x tokenBudget. */
   readonly plotCacheSlots?: number;
+  /**
+   * Time the matmul variants at start-up (the choice is kept in IndexedDB, in Node for the
+   * process). Default true; a one-shot process (a CLI command) does not repay it.
+   */
+  readonly autotune?: boolean;
   /** hGPT: GPU bytes for the paged KV cache of all requests. Default min(64 MiB, half the largest buffer). */
   readonly kvBytes?: number;
   /** hGPT: tokens per KV block. Default 16. */
@@ -91,20 +97,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRu
   if (options.worker) {
     const { createWorkerRuntime } = await import('../worker/client.js');
     const model = typeof options.model === 'string' || options.model === undefined ? options.model : undefined;
-    return createWorkerRuntime({
-      ...(model !== undefined ? { model } : {}),
-      ...(options.poolBytes !== undefined ? { poolBytes: options.poolBytes } : {}),
-      ...(options.split !== undefined ? { split: options.split } : {}),
-      ...(options.storeName !== undefined ? { storeName: options.storeName } : {}),
-      ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
-      ...(options.tokenBudget !== undefined ? { tokenBudget: options.tokenBudget } : {}),
-      ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
-      ...(options.adapterDtype !== undefined ? { adapterDtype: options.adapterDtype } : {}),
-      ...(options.kvBytes !== undefined ? { kvBytes: options.kvBytes } : {}),
-      ...(options.kvBlockTokens !== undefined ? { kvBlockTokens: options.kvBlockTokens } : {}),
-      ...(options.maxActive !== undefined ? { maxActive: options.maxActive } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    // Every option the worker understands, and nothing else (a GPU object or a store cannot cross).
+    const remote = Object.fromEntries(REMOTE_OPTION_KEYS.map((k) => [k, k === 'model' ? model : options[k]]).filter(([, v]) => v !== undefined));
+    return createWorkerRuntime({ ...remote, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   }
   const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
   if (!gpu) await createGpuContext(gpu); // throws the plain "WebGPU is missing" error
@@ -255,6 +250,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       split,
       domains: () => domains,
       plotCacheSlots: options.plotCacheSlots ?? 4 * tokenBudget,
+      ...(options.autotune !== undefined ? { autotune: options.autotune } : {}),
     };
     const engine = await Engine.create(spec);
     progress?.({ phase: 'model', done: 2, total: 2 });

@@ -1,0 +1,77 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { nodeGpu } from '../gpu/node.js';
+import { directorySource, loadAdapter, loadModel } from '../formats/model-source.js';
+import { DirChunkStore } from '../knowledge/domain/chunk-store.js';
+import { PlotStore } from '../knowledge/domain/plot-store.js';
+import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
+import type { PlotBuildReport, PlotDeviation, ProgressCallback } from '../runtime/api.js';
+import { GENERAL_DOMAIN } from '../runtime/domains.js';
+import { createRuntime } from '../runtime/runtime.js';
+import { parseSplit, stringFlag, type ParsedArgs } from './args.js';
+import { UsageError } from './errors.js';
+
+export const PLOT_VALUED = new Set(['model', 'corpus', 'store', 'domain', 'budget', 'split', 'lower-adapter']);
+export const PLOT_SWITCHES = new Set(['json']);
+
+export type PlotCliResult = { readonly command: 'build'; readonly report: PlotBuildReport } | { readonly command: 'deviation'; readonly deviation: PlotDeviation };
+
+/** One text per line; blank lines carry no tokens and are skipped. */
+async function readCorpus(path: string): Promise<string[]> {
+  const lines = (await readFile(resolve(path), 'utf8')).split(/\r?\n/).filter((l) => l.trim().length > 0);
+  if (lines.length === 0) throw new UsageError(`--corpus ${path} has no text lines`);
+  return lines;
+}
+
+/**
+ * `hmi plot build`: a domain's PLOT computed from a corpus and stored in a directory (chunks a
+ * runtime loads lazily: createRuntime({ plotStore: new PlotStore(new DirChunkStore(dir)) })).
+ * `hmi plot deviation`: policy inherit against exact at a domain with its own lower layers,
+ * on the tables stored there. The domain is a child of the general domain (the root).
+ */
+export async function runPlot(args: ParsedArgs, progress: ProgressCallback): Promise<PlotCliResult> {
+  const sub = args.command;
+  if (sub !== 'build' && sub !== 'deviation') throw new UsageError(`plot needs a subcommand: build or deviation${sub ? `, got "${sub}"` : ''}`);
+  const modelDir = stringFlag(args, 'model');
+  if (!modelDir) throw new UsageError(`plot ${sub} needs --model <dir>`);
+  const corpusPath = stringFlag(args, 'corpus');
+  if (!corpusPath) throw new UsageError(`plot ${sub} needs --corpus <file> (one text per line)`);
+  const storeDir = stringFlag(args, 'store');
+  if (!storeDir) throw new UsageError(`plot ${sub} needs --store <dir> (where PLOT tables are kept)`);
+  const domain = stringFlag(args, 'domain') ?? GENERAL_DOMAIN;
+  const budgetText = stringFlag(args, 'budget');
+  if (budgetText !== undefined && !/^\d+$/.test(budgetText)) throw new UsageError(`--budget must be a non-negative integer, got "${budgetText}"`);
+  if (budgetText !== undefined && domain === GENERAL_DOMAIN) throw new UsageError('--budget applies to a --domain of your own; the general domain keeps its 20,000 entries');
+  const lowerDir = stringFlag(args, 'lower-adapter');
+  if (lowerDir && domain === GENERAL_DOMAIN) throw new UsageError('--lower-adapter belongs to a --domain other than the general one (the base model\'s lower layers)');
+  if (sub === 'deviation' && domain === GENERAL_DOMAIN) throw new UsageError('plot deviation needs --domain <id>: the general domain has no ancestor to inherit from');
+
+  const corpus = await readCorpus(corpusPath);
+  const source = directorySource(resolve(modelDir));
+  const { config } = await loadModel(source);
+  const splitText = stringFlag(args, 'split');
+  const split = splitText === undefined ? undefined : parseSplit(splitText, config.numLayers);
+  const lowerAdapter = lowerDir ? await loadAdapter(directorySource(resolve(lowerDir)), config) : undefined;
+  const runtime = await createRuntime({
+    gpu: await nodeGpu(),
+    model: resolve(modelDir),
+    store: new MemoryTenantStore(),
+    plotStore: new PlotStore(new DirChunkStore(resolve(storeDir))),
+    // One build per process: timing the matmul variants would cost more than it saves.
+    autotune: false,
+    ...(split !== undefined ? { split } : {}),
+  });
+  try {
+    if (domain !== GENERAL_DOMAIN) {
+      await runtime.domains.add({
+        id: domain,
+        ...(budgetText !== undefined ? { budgetEntries: Number(budgetText) } : {}),
+        ...(lowerAdapter ? { lowerAdapter } : {}),
+      });
+    }
+    if (sub === 'build') return { command: 'build', report: await runtime.domains.build(domain, corpus, progress) };
+    return { command: 'deviation', deviation: await runtime.domains.deviation(domain, corpus, progress) };
+  } finally {
+    await runtime.dispose();
+  }
+}
