@@ -1,24 +1,11 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
 import type { Gpt2Config } from '../../src/model/config.js';
 import { gpt2GreedyRef } from '../../src/model/cpu/gpt2-ref.js';
+import { hmi, type CliRun as Run } from '../helpers/cli.js';
 import { makeDefaultModels } from '../model/default-models.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hmi(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, ['bin/hmi.mjs', ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 interface Generated {
   prompt_tokens: number;

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,21 +7,9 @@ import { bertForwardRef } from '../../src/model/cpu/bert-ref.js';
 import { gpt2ForwardRef } from '../../src/model/cpu/gpt2-ref.js';
 import { makeBertFiles } from '../../src/model/synthetic.js';
 import { expectClose } from '../helpers/gpu.js';
+import { hmi, type CliRun as Run } from '../helpers/cli.js';
 import { makeDefaultModels } from '../model/default-models.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hmi(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, ['bin/hmi.mjs', ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 function json(run: Run): { shape: number[]; data: number[] } {
   expect(run.code, run.stderr).toBe(0);

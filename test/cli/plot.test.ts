@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,21 +9,9 @@ import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { makeAdapterFiles } from '../../src/model/synthetic.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
+import { hmi } from '../helpers/cli.js';
 import { makeDefaultModels } from '../model/default-models.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hmi(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, ['bin/hmi.mjs', ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 const CORPUS = ['the river ran fast under the old stone bridge', '', 'a cold clear morning on the river', 'we walked home under the bridge'];
 
