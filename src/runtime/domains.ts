@@ -2,7 +2,7 @@ import type { LoraAdapter } from '../formats/types.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import { DomainKnowledge, type ComputeWindows, type DomainNodeInfo } from '../knowledge/domain/domain-knowledge.js';
-import { DomainTree, type MissPolicy } from '../knowledge/domain/domain-tree.js';
+import { DomainTree, isMissPolicy, type MissPolicy } from '../knowledge/domain/domain-tree.js';
 import type { PlotAssembler } from '../knowledge/domain/assembler.js';
 import { combineDeviations, measureInheritDeviation, type InheritDeviation } from '../knowledge/domain/deviation.js';
 import { plotLayout } from '../knowledge/domain/plot-table.js';
@@ -12,6 +12,7 @@ import { UnknownDomainError } from '../knowledge/domain/errors.js';
 import { AdapterMismatchError } from '../formats/errors.js';
 import type { DomainSpec, HmiRuntimeApi, PlotDeviation, ProgressCallback } from './api.js';
 import { InvalidInputError } from './errors.js';
+import { checkIds } from './input.js';
 
 /** The root of the domain tree: the general domain, served by the base model's lower layers. */
 export const GENERAL_DOMAIN = 'general';
@@ -44,7 +45,7 @@ export class RuntimeDomains {
     policy: MissPolicy | undefined,
   ) {
     const tree = new DomainTree({ id: GENERAL_DOMAIN, budgetEntries: DEFAULT_BUDGET });
-    if (policy !== undefined && policy !== 'exact' && policy !== 'inherit') {
+    if (policy !== undefined && !isMissPolicy(policy)) {
       throw new InvalidInputError(`plotPolicy must be "exact" or "inherit", got ${JSON.stringify(policy)}`);
     }
     this.knowledge = new DomainKnowledge({
@@ -70,7 +71,7 @@ export class RuntimeDomains {
       }
       this.lowerAdapters.set(spec.id, spec.lowerAdapter);
     }
-    if (spec.policy !== undefined && spec.policy !== 'exact' && spec.policy !== 'inherit') {
+    if (spec.policy !== undefined && !isMissPolicy(spec.policy)) {
       throw new InvalidInputError(`domain "${spec.id}": policy must be "exact" or "inherit", got ${JSON.stringify(spec.policy)}`);
     }
     this.knowledge.addNode({
@@ -88,16 +89,10 @@ export class RuntimeDomains {
    */
   private corpusIds(corpus: readonly string[] | readonly (readonly number[])[]): number[][] {
     if (!Array.isArray(corpus)) throw new InvalidInputError('a corpus must be an array of texts or of token id arrays');
-    const vocab = this.config.vocabSize;
     return corpus.map((item: unknown, line) => {
       if (typeof item === 'string') return item.trim().length === 0 ? [] : this.tokenizer.encode(item);
       if (!Array.isArray(item)) throw new InvalidInputError(`corpus line ${line} is neither a text nor an array of token ids`);
-      item.forEach((id: unknown, i) => {
-        if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= vocab) {
-          throw new InvalidInputError(`corpus line ${line}: token id ${String(id)} at position ${i} is outside the vocabulary 0..${vocab - 1}`);
-        }
-      });
-      return item as number[];
+      return checkIds(item, this.config.vocabSize, `corpus line ${line}: `);
     });
   }
 
@@ -137,8 +132,7 @@ export class RuntimeDomains {
       onProgress?.({ phase: 'deviation', done: j, total: seqs.length });
       i = j;
     }
-    const d = combineDeviations(parts);
-    return { meanCosine: d.meanCosine, maxAbsDiff: d.maxAbsDiff, rows: d.rows, inheritedRows: d.inheritedRows };
+    return combineDeviations(parts);
   }
 
   /** Hands a tenant's adapter the domain check: hPLM tenants adapt only the upper layers. */

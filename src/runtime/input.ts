@@ -3,6 +3,18 @@ import type { ModelConfig } from '../model/config.js';
 import type { ModelInput } from './api.js';
 import { InvalidInputError } from './errors.js';
 
+/** Ids a model of `vocabSize` tokens accepts, copied; `where` prefixes the message ("corpus line 3: "). */
+export function checkIds(input: readonly unknown[], vocabSize: number, where = ''): number[] {
+  // Spread first: forEach would skip the holes of a sparse array.
+  const ids = [...input];
+  ids.forEach((id, i) => {
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= vocabSize) {
+      throw new InvalidInputError(`${where}token id ${String(id)} at position ${i} is outside the vocabulary 0..${vocabSize - 1}`);
+    }
+  });
+  return ids as number[];
+}
+
 /**
  * Text or ids to ids the model accepts; every bad input is an InvalidInputError here, before
  * it can reach a batch. `what` names the input in messages ("input", "prompt"); a blank
@@ -14,12 +26,7 @@ export function toTokenIds(input: ModelInput, tokenizer: HmiTokenizer, config: M
     if (input.length === 0 || (!allowBlank && input.trim().length === 0)) throw new InvalidInputError(`the ${what} text is empty`);
     ids = tokenizer.encode(input);
   } else if (Array.isArray(input)) {
-    ids = [...input];
-    ids.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
-        throw new InvalidInputError(`token id ${id} at position ${i} is outside the vocabulary 0..${config.vocabSize - 1}`);
-      }
-    });
+    ids = checkIds(input, config.vocabSize);
   } else {
     throw new InvalidInputError(`the ${what} must be a string or an array of token ids`);
   }

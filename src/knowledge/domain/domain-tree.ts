@@ -17,6 +17,10 @@ export interface LayerNormWeights {
  */
 export type MissPolicy = 'exact' | 'inherit';
 
+export function isMissPolicy(v: unknown): v is MissPolicy {
+  return v === 'exact' || v === 'inherit';
+}
+
 export interface DomainNodeSpec {
   readonly id: string;
   /** null only for the root (the general domain). */
@@ -170,7 +174,7 @@ function checkSpec(spec: DomainNodeSpec): void {
   if (!Number.isInteger(spec.budgetEntries) || spec.budgetEntries < 0) {
     throw new DomainTreeError(`domain "${spec.id}": budgetEntries must be an integer >= 0, got ${spec.budgetEntries}`);
   }
-  if (spec.policy !== undefined && spec.policy !== 'exact' && spec.policy !== 'inherit') {
+  if (spec.policy !== undefined && !isMissPolicy(spec.policy)) {
     throw new DomainTreeError(`domain "${spec.id}": policy must be "exact" or "inherit", got ${JSON.stringify(spec.policy)}`);
   }
   if (spec.ln && spec.ln.gamma.length !== spec.ln.beta.length) throw new DomainTreeError(`domain "${spec.id}": LayerNorm gamma and beta differ in size`);
