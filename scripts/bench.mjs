@@ -202,7 +202,10 @@ function parseArgs(argv, bench) {
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else names.push(a);
   }
-  if (flags.full) opts.tenantCounts = [...new Set([...opts.tenantCounts, 100000])];
+  if (flags.full) {
+    opts.tenantCounts = [...new Set([...opts.tenantCounts, 100000])];
+    opts.generateTenants = [...new Set([...opts.generateTenants, 100000])];
+  }
   return { names, flags, opts };
 }
 

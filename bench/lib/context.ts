@@ -52,7 +52,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   sequentialTenantsPerSlice: 5,
   mergedRequestsPerSlice: 13,
   tfjsTenantsPerSlice: 3,
-  generateTenants: [1, 100, 1000],
+  generateTenants: [1, 100, 1000, 10000],
   generateRequests: 64,
   generateTokens: 8,
 };

@@ -3,6 +3,7 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { AdapterPool } from '../../src/knowledge/task/pool.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
+import type { ModelConfig } from '../../src/model/config.js';
 import type { BenchContext } from './context.js';
 import { timed, type Sample } from './measure.js';
 import { mulberry32, uniformInt } from './rng.js';
@@ -31,10 +32,13 @@ export interface Serving {
 }
 
 
-/** Pool bytes that hold `fraction` of the first `tenants` synthetic tenants (mean over one period of the mix). */
-export async function poolBytesFor(c: BenchContext, tenants: number, fraction: number): Promise<number> {
-  const { config } = await c.hostModel();
-  const split = await c.split();
+/**
+ * Pool bytes that hold `fraction` of the first `tenants` synthetic tenants (mean over one
+ * period of the mix) of a model split at half its layers: the hBERT model unless given.
+ */
+export async function poolBytesFor(c: BenchContext, tenants: number, fraction: number, model?: ModelConfig): Promise<number> {
+  const config = model ?? (await c.hostModel()).config;
+  const split = Math.floor(config.numLayers / 2);
   const n = Math.min(tenants, SYNTHETIC_PERIOD);
   let sum = 0;
   let largest = 0;
