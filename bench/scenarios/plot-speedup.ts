@@ -122,7 +122,9 @@ export const plotSpeedup: Scenario = {
     await p.cold.domains.add({ id: domain });
     await p.cold.tenants.addSynthetic({ count: TENANTS, prefix, domains: [domain] });
     await warmUp(c, p.cold, prefix, false);
-    await counted(p.cold, domain, p.counts.cold, () => c.m.sample('plot:cold', () => serveAs(p.cold, prefix, reqs)));
+    // Cold is the slowest pass and reports no target: half the slice measures its rate.
+    const coldReqs = reqs.slice(0, Math.ceil(reqs.length / 2));
+    await counted(p.cold, domain, p.counts.cold, () => c.m.sample('plot:cold', () => serveAs(p.cold, prefix, coldReqs)));
   },
   async report(c) {
     c.results.plotSpeedup.warm = c.m.ratio('plot:warm', 'plot:flat');
@@ -139,7 +141,7 @@ export const plotSpeedup: Scenario = {
       coldLookups: counts.cold.lookups,
     };
     c.results.notes.push(
-      `plotSpeedup: hBERT, S = ${await c.split()} of ${(await c.hostModel()).config.numLayers} layers, ${TENANTS} tenants (the same synthetic adapters, LoRA on layers >= S) with the common workload's texts, balanced; flat = no domain (all layers), warm = a domain whose PLOT was built from the same texts (hit rate ${warm?.toFixed(3) ?? 'n/a'}), cold = a fresh empty domain per slice on its first pass (hit rate ${cold?.toFixed(3) ?? 'n/a'}; misses computed as 3-token windows through the lower layers and inserted), in a runtime of its own so its GPU cache holds nothing the warm pass loaded. PLOT tables in memory (MemoryChunkStore), default plotCacheSlots.`,
+      `plotSpeedup: hBERT, S = ${await c.split()} of ${(await c.hostModel()).config.numLayers} layers, ${TENANTS} tenants (the same synthetic adapters, LoRA on layers >= S) with the common workload's texts, balanced; flat = no domain (all layers), warm = a domain whose PLOT was built from the same texts (hit rate ${warm?.toFixed(3) ?? 'n/a'}), cold = a fresh empty domain per slice on its first pass over the first half of the slice's requests (hit rate ${cold?.toFixed(3) ?? 'n/a'}; misses computed as 3-token windows through the lower layers and inserted), in a runtime of its own so its GPU cache holds nothing the warm pass loaded. PLOT tables in memory (MemoryChunkStore), default plotCacheSlots.`,
     );
   },
 };
