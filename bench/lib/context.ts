@@ -51,7 +51,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   smallPoolFraction: 0.1,
   sequentialTenantsPerSlice: 5,
   mergedRequestsPerSlice: 13,
-  tfjsTenantsPerSlice: 3,
+  tfjsTenantsPerSlice: 2,
   generateTenants: [1, 100, 1000, 10000],
   generateRequests: 64,
   generateTokens: 8,

@@ -1,7 +1,7 @@
 import type { BenchContext } from '../lib/context.js';
 import type { Scenario } from '../lib/scenario.js';
 import { syntheticDomainAdapter } from '../../src/runtime/synthetic-tenants.js';
-import { counted, rate, serveAs, TENANTS, WARM, warmPlot, warmUp, type Counts } from './plot-speedup.js';
+import { counted, plotRequests, rate, serveAs, TENANTS, WARM, warmPlot, warmUp, type Counts } from './plot-speedup.js';
 
 /** Two children of plotSpeedup's warm domain, both running the same domain-adapted lower layers. */
 const INHERIT = 'dapt-inherit';
@@ -49,14 +49,14 @@ export const plotInherit: Scenario = {
   async run(c) {
     const p = await warmPlot(c);
     const s = await inheritSetup(c);
-    const reqs = c.current(await c.workload(TENANTS)).slice(0, SAMPLE);
+    const reqs = (await plotRequests(c, c.slice)).slice(0, SAMPLE);
     await counted(p.rt, INHERIT, s.counts.inherit, () => c.m.sample('plot:inherit', () => serveAs(p.rt, 'inh-', reqs)));
     await counted(p.rt, EXACT, s.counts.exact, () => c.m.sample('plot:exact', () => serveAs(p.rt, 'exa-', reqs)));
   },
   async report(c) {
     const p = await warmPlot(c);
     const s = await inheritSetup(c);
-    const texts = (await c.workload(TENANTS)).slice(0, DEVIATION_TEXTS).map((r) => r.ids);
+    const texts = (await plotRequests(c, 0)).slice(0, DEVIATION_TEXTS).map((r) => r.ids);
     const dev = await p.rt.domains.deviation(INHERIT, texts);
     c.results.plotInherit = {
       speedup: c.m.ratio('plot:inherit', 'plot:exact'),
