@@ -9,7 +9,9 @@
 //   table[aOff + k*pagesPerRow + pg]).
 // Why: lora_shrink's block of 4 rows x 4 ranks issues 8 scalar loads per 16 FMAs. Here every
 //   load is a vec4 (4 consecutive j of one x row or one A row): 8 vec4 loads feed 64 FMAs, as in
-//   matmul_rb4x4, which is what a CPU-style Vulkan (SwiftShader) runs fastest.
+//   matmul_rb4x4, which is what a CPU-style Vulkan (SwiftShader) runs fastest. A one-row tile
+//   (a decode step) takes a branch that computes that row alone: 5 vec4 loads per 16 FMAs,
+//   where lora_shrink_rows needs 4 vec4 and 4 scalar loads.
 // Bit-identity with lora_shrink / lora_shrink_rows: each (row, rank) adds x[i, j] * A[k, j] for
 //   j = 0..inDim-1 in order into the same vec4 accumulator, so a row's result does not depend on
 //   which variant its batch ran.
@@ -85,6 +87,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let b3 = min(table[r3 + pg], lastPage) * H4;
     let e0 = pg * H4;
     let n4 = min(H4, in4 - e0);
+    // A decode step's tiles hold one row each: skip the three repeated rows' work.
+    if (tile.y == 1u) {
+      for (var e = 0u; e < n4; e++) {
+        acc0 = madd(acc0, x[x0 + e0 + e], pool[b0 + e], pool[b1 + e], pool[b2 + e], pool[b3 + e]);
+      }
+      continue;
+    }
     for (var e = 0u; e < n4; e++) {
       let a0 = pool[b0 + e];
       let a1 = pool[b1 + e];

@@ -690,8 +690,8 @@ function allCases(ctx: GpuContext): Case[] {
   const decode = loraBatch('decode');
   const ffnIn = loraBatch('prefill', 4 * H, H);
   const ffnOut = loraBatch('prefill', H, 4 * H);
-  // MultiTenantLora picks 'rows' for decode batches and 'vec4' for prefill ones whenever the
-  // widths and pageFloats are multiples of 4 (H = 128 here).
+  // MultiTenantLora's choice when widths and pageFloats are multiples of 4 (H = 128 here):
+  // shrink vec4 always (it has a one-row path), expand rows for decode and vec4 for prefill.
   return [
     addCase(),
     attentionCase('thread', attn),
@@ -711,8 +711,7 @@ function allCases(ctx: GpuContext): Case[] {
     ...(wg === 64 ? [] : [layerNormCase(64, wg)]),
     ...(['vec4', 'block', 'rows'] as const).map((v) => loraShrinkCase(prefill, v, 'vec4')),
     ...(['vec4', 'block'] as const).map((v) => loraShrinkCase(ffnIn, v, 'vec4')),
-    loraShrinkCase(decode, 'rows', 'rows'),
-    loraShrinkCase(decode, 'block', 'rows'),
+    ...(['vec4', 'rows', 'block'] as const).map((v) => loraShrinkCase(decode, v, 'vec4')),
     ...(['vec4', 'block', 'rows'] as const).map((v) => loraExpandCase(prefill, v, 'vec4')),
     ...(['vec4', 'block'] as const).map((v) => loraExpandCase(ffnOut, v, 'vec4')),
     loraExpandCase(decode, 'rows', 'rows'),

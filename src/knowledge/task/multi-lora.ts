@@ -227,8 +227,10 @@ export class MultiTenantLora implements LoraApplier {
     b.tileRanges.forEach(([tileOffset, numTiles], shard) => {
       if (numTiles === 0) return;
       const pool = this.pool.buffer(shard);
-      // 'vec4' per module: a width that is not a multiple of 4 falls back to the (bit-identical) block kernel.
-      const shrinkVariant = b.variant === 'vec4' && !vec4VariantFits(H, inDim) ? 'block' : b.variant;
+      // Per module, all bit-identical: shrink takes vec4 whenever the width allows (it has a
+      // one-row path for decode); expand keeps rows for decode; a width that is not a multiple
+      // of 4 falls back to the block kernel.
+      const shrinkVariant = vec4VariantFits(H, inDim) ? 'vec4' : b.variant === 'vec4' ? 'block' : b.variant;
       const expandVariant = b.variant === 'vec4' && !vec4VariantFits(H, outDim) ? 'block' : b.variant;
       encodeLoraShrink(this.ctx, pass, { x, pool, tiles, table, tmp }, { rows, inDim, pageFloats: H, tmpStride: b.tmpStride, kCount: m.maxRank, tileOffset, numTiles, metaOffset, variant: shrinkVariant });
       encodeLoraExpand(this.ctx, pass, { tmp, pool, tiles, table, y }, { rows, outDim, pageFloats: H, tmpStride: b.tmpStride, tileOffset, numTiles, metaOffset, variant: expandVariant });
