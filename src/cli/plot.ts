@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { nodeGpu } from '../gpu/node.js';
-import { directorySource, loadAdapter, loadModel } from '../formats/model-source.js';
+import { directorySource, loadAdapter, loadModelConfig } from '../formats/model-source.js';
 import { DirChunkStore } from '../knowledge/domain/chunk-store.js';
 import { PlotStore } from '../knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
@@ -48,7 +48,8 @@ export async function runPlot(args: ParsedArgs, progress: ProgressCallback): Pro
 
   const corpus = await readCorpus(corpusPath);
   const source = directorySource(resolve(modelDir));
-  const { config } = await loadModel(source);
+  // The runtime reads the weights; the flags need only the config.
+  const config = await loadModelConfig(source);
   const splitText = stringFlag(args, 'split');
   const split = splitText === undefined ? undefined : parseSplit(splitText, config.numLayers);
   const lowerAdapter = lowerDir ? await loadAdapter(directorySource(resolve(lowerDir)), config) : undefined;

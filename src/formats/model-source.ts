@@ -120,6 +120,12 @@ export interface LoadedModel {
   readonly hash: string;
 }
 
+/** config.json alone: what a caller needs to check its own flags before the weights are read. */
+export async function loadModelConfig(source: ModelSource): Promise<ModelConfig> {
+  const json = await readJson(source, 'config.json');
+  return annotate(source, 'config.json', () => parseHfConfig(json));
+}
+
 /** Reads config.json, model.safetensors, tokenizer.json (+ tokenizer_config.json when present). */
 export async function loadModel(source: ModelSource): Promise<LoadedModel> {
   const [configJson, bytes, tokenizerJson, hasTokConfig] = await Promise.all([

@@ -26,7 +26,7 @@ import { Metrics } from './metrics.js';
 import { resolveModelSource } from './model-source.js';
 import { Pipeline, type Residency } from './pipeline.js';
 import { RuntimeDomains } from './domains.js';
-import { REMOTE_OPTION_KEYS } from '../worker/protocol.js';
+import { pickRemoteOptions } from '../worker/protocol.js';
 import type { StagedPlot } from './classify-executor.js';
 import type { MissPolicy } from '../knowledge/domain/assembler.js';
 import { PlotStore } from '../knowledge/domain/plot-store.js';
@@ -97,9 +97,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<HmiRu
   if (options.worker) {
     const { createWorkerRuntime } = await import('../worker/client.js');
     const model = typeof options.model === 'string' || options.model === undefined ? options.model : undefined;
-    // Every option the worker understands, and nothing else (a GPU object or a store cannot cross).
-    const remote = Object.fromEntries(REMOTE_OPTION_KEYS.map((k) => [k, k === 'model' ? model : options[k]]).filter(([, v]) => v !== undefined));
-    return createWorkerRuntime({ ...remote, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    return createWorkerRuntime({ ...pickRemoteOptions({ ...options, model }), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   }
   const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
   if (!gpu) await createGpuContext(gpu); // throws the plain "WebGPU is missing" error

@@ -27,7 +27,7 @@ import type {
 } from '../runtime/api.js';
 import { RuntimeDisposedError } from '../runtime/errors.js';
 import { WorkerCrashedError } from './errors.js';
-import { fromWireError, isWireError, REMOTE_OPTION_KEYS, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
+import { fromWireError, isWireError, pickRemoteOptions, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
 
 export interface WorkerRuntimeOptions extends RemoteRuntimeOptions {
   /** Model loading progress; called again if the worker is restarted after a crash. */
@@ -170,9 +170,7 @@ export class WorkerRuntime implements HmiRuntimeApi {
   };
 
   constructor(private readonly options: WorkerRuntimeOptions = {}) {
-    // Picked field by field: anything else the caller passed (a GPU object...) cannot be cloned.
-    const picked = { ...Object.fromEntries(REMOTE_OPTION_KEYS.map((k) => [k, options[k]])), model: absoluteModel(options.model) };
-    this.remoteOptions = Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined));
+    this.remoteOptions = pickRemoteOptions({ ...options, model: absoluteModel(options.model) });
   }
 
   /** How many times the worker has died under this runtime. */

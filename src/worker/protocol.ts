@@ -68,6 +68,11 @@ export const REMOTE_OPTION_KEYS = [
   'plotPolicy',
   'plotCacheSlots',
 ] as const satisfies readonly (keyof RemoteRuntimeOptions)[];
+/** The RemoteRuntimeOptions fields set in `options` (anything else, a GPU object or a store, cannot cross). */
+export function pickRemoteOptions(options: { readonly [K in keyof RemoteRuntimeOptions]?: unknown }): RemoteRuntimeOptions {
+  return Object.fromEntries(REMOTE_OPTION_KEYS.map((k) => [k, options[k]]).filter(([, v]) => v !== undefined)) as RemoteRuntimeOptions;
+}
+
 // A field added to RemoteRuntimeOptions but not to the list would never reach the worker: a type error.
 const everyOptionListed: Exclude<keyof RemoteRuntimeOptions, (typeof REMOTE_OPTION_KEYS)[number]> extends never ? true : never = true;
 void everyOptionListed;

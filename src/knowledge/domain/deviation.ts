@@ -5,6 +5,7 @@
 import { readF32 } from '../../gpu/buffers.js';
 import { ShapeError } from '../../errors.js';
 import type { PlotAssembler, PlotSequence } from './assembler.js';
+import type { PlotDeviation } from '../../runtime/api.js';
 
 export interface Deviation {
   /** Mean over rows of the cosine similarity of the two hidden states. */
@@ -14,11 +15,8 @@ export interface Deviation {
   readonly rows: number;
 }
 
-/** A deviation measured on served batches: also how many rows inherit took from an ancestor. */
-export interface InheritDeviation extends Deviation {
-  /** Rows inherit served from an ancestor with other lower weights (the only rows that can differ). */
-  readonly inheritedRows: number;
-}
+/** A deviation measured on served batches, with how many rows inherit took from an ancestor: the public PlotDeviation. */
+export type InheritDeviation = PlotDeviation;
 
 /** Several batches' deviations as one: the mean weighted by rows, the max of the maxima. */
 export function combineDeviations(parts: readonly InheritDeviation[]): InheritDeviation {
