@@ -9,6 +9,7 @@
  * alike. Unit-gain projections keep each layer's contribution comparable to the residual.
  */
 import { byteSymbols, byteVocabOrder } from '../formats/byte-level.js';
+import { BERT_SPECIALS, GPT2_EOS, byteLevelBpeTokenizerFiles, wordPieceTokenizerFiles } from '../formats/tokenizer-files.js';
 import { LORA_KINDS, LORA_TARGETS, writePeftAdapter } from '../formats/peft.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import type { LoraModule, TensorMap } from '../formats/types.js';
@@ -43,12 +44,7 @@ function addLayerNorm(t: Tensors, name: string, h: number): void {
 // ---------------------------------------------------------------------------------------------
 // Tokenizers
 
-const BERT_SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
 const BERT_SUFFIXES = ['ing', 'ed', 'er', 'ly', 'es', 'est', 'tion', 'ment', 'ness', 'ful', 'less', 'able'];
-
-function addedToken(id: number, content: string, normalized: boolean): Record<string, unknown> {
-  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized, special: true };
-}
 
 /** WordPiece vocabulary: specials, single characters and their ##-forms, common suffixes, common words. */
 export function bertVocab(): string[] {
@@ -68,46 +64,7 @@ export function bertVocab(): string[] {
 }
 
 export function makeBertTokenizer(maxLength: number): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } {
-  const vocab = bertVocab();
-  const id = (t: string): number => vocab.indexOf(t);
-  const special = (t: string, typeId: number): Record<string, unknown> => ({ SpecialToken: { id: t, type_id: typeId } });
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: BERT_SPECIALS.map((t, i) => addedToken(i, t, false)),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [special('[CLS]', 0), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]', 0)],
-      pair: [special('[CLS]', 0), { Sequence: { id: 'A', type_id: 0 } }, special('[SEP]', 0), { Sequence: { id: 'B', type_id: 1 } }, special('[SEP]', 1)],
-      special_tokens: {
-        '[CLS]': { id: '[CLS]', ids: [id('[CLS]')], tokens: ['[CLS]'] },
-        '[SEP]': { id: '[SEP]', ids: [id('[SEP]')], tokens: ['[SEP]'] },
-      },
-    },
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: {
-      type: 'WordPiece',
-      unk_token: '[UNK]',
-      continuing_subword_prefix: '##',
-      max_input_chars_per_word: 100,
-      vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
-    },
-  };
-  const config = {
-    tokenizer_class: 'BertTokenizer',
-    do_lower_case: true,
-    model_max_length: maxLength,
-    cls_token: '[CLS]',
-    sep_token: '[SEP]',
-    pad_token: '[PAD]',
-    unk_token: '[UNK]',
-    mask_token: '[MASK]',
-    clean_up_tokenization_spaces: true,
-  };
-  return { tokenizer, config };
+  return wordPieceTokenizerFiles(bertVocab(), maxLength);
 }
 
 /** GPT-2's pre-tokenization regex (what the ByteLevel pre-tokenizer splits on). */
@@ -163,49 +120,11 @@ export function learnBpeMerges(text: string, numMerges: number): Array<[string, 
   return merges;
 }
 
-export const GPT2_EOS = '<|endoftext|>';
+export { GPT2_EOS };
 
-/** Byte-level BPE with `vocabSize` ids: 256 byte symbols, learned merges, then <|endoftext|>. */
+/** Byte-level BPE with `vocabSize` ids: 256 byte symbols, merges learned on CORPUS, then <|endoftext|>. */
 export function makeGpt2Tokenizer(vocabSize: number, maxLength: number): { tokenizer: Record<string, unknown>; config: Record<string, unknown>; vocabSize: number } {
-  const symbols = byteSymbols();
-  const vocab: string[] = byteVocabOrder().map((b) => symbols[b]);
-  const merges = learnBpeMerges(CORPUS, Math.max(0, vocabSize - 257));
-  for (const [a, b] of merges) vocab.push(a + b);
-  const eosId = vocab.length;
-  vocab.push(GPT2_EOS);
-  const byteLevel = { add_prefix_space: false, trim_offsets: true, use_regex: true };
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [addedToken(eosId, GPT2_EOS, true)],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', ...byteLevel },
-    post_processor: { type: 'ByteLevel', ...byteLevel, trim_offsets: false },
-    decoder: { type: 'ByteLevel', ...byteLevel },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-  const config = {
-    tokenizer_class: 'GPT2Tokenizer',
-    model_max_length: maxLength,
-    bos_token: GPT2_EOS,
-    eos_token: GPT2_EOS,
-    unk_token: GPT2_EOS,
-    add_prefix_space: false,
-    // Decoding must give back exactly the text that was encoded.
-    clean_up_tokenization_spaces: false,
-  };
-  return { tokenizer, config, vocabSize: vocab.length };
+  return byteLevelBpeTokenizerFiles(learnBpeMerges(CORPUS, Math.max(0, vocabSize - 257)), maxLength);
 }
 
 // ---------------------------------------------------------------------------------------------
