@@ -7,6 +7,21 @@ export { createCompletions } from './runtime/completions.js';
 export { KvTooLargeError, KvPoolError } from './runtime/generation/errors.js';
 export type * from './runtime/api.js';
 export { syntheticTenant, syntheticDomainAdapter } from './runtime/synthetic-tenants.js';
+export {
+  loadBundle,
+  readBundleIndex,
+  parseBundleIndex,
+  bundlePlotSource,
+  bundleModelFor,
+  BundleFormatError,
+  BundleModelMismatchError,
+  type BundleIndex,
+  type BundleModel,
+  type BundleDomain,
+  type BundleTenant,
+  type LoadBundleOptions,
+  type LoadedBundle,
+} from './runtime/bundle.js';
 export * from './runtime/errors.js';
 export * from './errors.js';
 
@@ -52,6 +67,8 @@ export { DomainKnowledge } from './knowledge/domain/domain-knowledge.js';
 export { PlotAssembler } from './knowledge/domain/assembler.js';
 export { PlotCache } from './knowledge/domain/plot-cache.js';
 export { PlotStore } from './knowledge/domain/plot-store.js';
-export { IdbChunkStore, MemoryChunkStore } from './knowledge/domain/chunk-store.js';
+export { IdbChunkStore, MemoryChunkStore, chunkFileName, CHUNK_LISTING, type ChunkStore } from './knowledge/domain/chunk-store.js';
+export { UrlChunkStore } from './knowledge/domain/chunk-store-url.js';
+export { LayeredChunkStore } from './knowledge/domain/chunk-store-layered.js';
 export { buildPlot } from './knowledge/domain/builder.js';
 export * from './knowledge/domain/errors.js';

@@ -1,4 +1,4 @@
 // Node-only entry of hmi-webgpu (`hmi-webgpu/node`): Dawn's GPU and the disk-backed stores.
 export { nodeGpu } from './gpu/node.js';
 export { FsTenantStore } from './knowledge/task/store-fs.js';
-export { DirChunkStore } from './knowledge/domain/chunk-store.js';
+export { DirChunkStore, type DirChunkStoreOptions } from './knowledge/domain/chunk-store.js';

@@ -80,24 +80,38 @@ async function prepare(args: ParsedArgs): Promise<Request> {
 }
 
 /**
- * One generation on the hGPT runtime, sized for this single request: a KV pool of exactly its
- * blocks, an adapter pool of exactly its adapter, no autotune (one run does not repay it).
- * Greedy unless --temperature is given.
+ * An hGPT runtime sized for one request of a command: a KV pool of exactly `kvTokens`
+ * positions' blocks, an adapter pool of exactly its adapter, no autotune (one run does not
+ * repay it). `split` as RuntimeOptions.split.
  */
+export function singleRequestRuntime(
+  loaded: LoadedModel & { readonly config: Gpt2Config },
+  modelDir: string,
+  adapter: LoraAdapter,
+  kvTokens: number,
+  tokenBudget: number,
+  split?: number,
+): Promise<GenerationRuntime> {
+  const c = loaded.config;
+  return nodeGpu().then((gpu) =>
+    GenerationRuntime.create(gpu, loaded, directorySource(modelDir), {
+      store: new MemoryTenantStore(),
+      poolBytes: Math.max(c.hiddenSize * 4, AdapterPool.bytesNeeded(adapter, c.hiddenSize)),
+      kvBytes: KvPool.budgetFor({ numLayers: c.numLayers, hiddenSize: c.hiddenSize, blockTokens: BLOCK_TOKENS }, Math.ceil(kvTokens / BLOCK_TOKENS)),
+      kvBlockTokens: BLOCK_TOKENS,
+      tokenBudget,
+      maxActive: 1,
+      autotune: false,
+      ...(split !== undefined ? { split } : {}),
+    }),
+  );
+}
+
+/** One generation on the hGPT runtime, sized for this single request. Greedy unless --temperature is given. */
 export async function runGenerate(args: ParsedArgs, onChunk?: (chunk: GenerateChunk) => void): Promise<GenerateCliResult> {
   const req = await prepare(args);
-  const c = req.loaded.config;
   const maxTokens = req.options.maxTokens!;
-  const blocks = Math.ceil((req.ids.length + Math.max(0, maxTokens - 1)) / BLOCK_TOKENS);
-  const rt = await GenerationRuntime.create(await nodeGpu(), req.loaded, directorySource(resolve(stringFlag(args, 'model')!)), {
-    store: new MemoryTenantStore(),
-    poolBytes: Math.max(c.hiddenSize * 4, AdapterPool.bytesNeeded(req.adapter, c.hiddenSize)),
-    kvBytes: KvPool.budgetFor({ numLayers: c.numLayers, hiddenSize: c.hiddenSize, blockTokens: BLOCK_TOKENS }, blocks),
-    kvBlockTokens: BLOCK_TOKENS,
-    tokenBudget: req.ids.length,
-    maxActive: 1,
-    autotune: false,
-  });
+  const rt = await singleRequestRuntime(req.loaded, resolve(stringFlag(args, 'model')!), req.adapter, req.ids.length + Math.max(0, maxTokens - 1), req.ids.length);
   try {
     await rt.tenants.add({ id: TENANT, adapter: req.adapter });
     const tokens: number[] = [];

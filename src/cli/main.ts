@@ -7,6 +7,8 @@ import { UsageError } from './errors.js';
 import { INFER_SWITCHES, INFER_VALUED, runInfer } from './infer.js';
 import { GENERATE_SWITCHES, GENERATE_VALUED, runGenerate } from './generate.js';
 import { PLOT_SWITCHES, PLOT_VALUED, runPlot } from './plot.js';
+import { CLASSIFY_SWITCHES, CLASSIFY_VALUED, classifyTable, runClassify } from './classify.js';
+import { runScore, SCORE_SWITCHES, SCORE_VALUED } from './score.js';
 
 export const USAGE = `hmi: HMI-Web runtime on the command line (Node + Dawn WebGPU)
 
@@ -26,6 +28,20 @@ Usage:
       the hGPT generation runtime. Greedy unless --temperature is given; --max-tokens
       defaults to 32.
       --json     print {"prompt_tokens", "tokens", "text", "finish_reason"} on stdout
+  hmi classify --model <dir> --adapter <peft dir> (--text "..." | --input-ids 2,57,3)
+            [--truncate] [--split S [--lower-adapter <peft dir>]] [--json]
+      Classifies with a BERT checkpoint and a PEFT adapter with a classifier head, on the
+      hBERT runtime. The tenant runs every layer, unless --split S (layers below S from the
+      general domain's PLOT) or --lower-adapter (a domain whose lower layers are that LoRA).
+      --truncate an input longer than the model's positions keeps its first max-1 tokens
+                 and ends with [SEP]; without it, too long is an error
+      --json     print {"label", "labels", "scores"} (softmax over the adapter's labels)
+  hmi score --model <dir> [--adapter <peft dir>] (--text "..." | --input-ids 464,3290)
+            [--split S [--lower-adapter <peft dir>]] [--json]
+      How likely a GPT-2 checkpoint (optionally with a PEFT LoRA adapter) finds the text:
+      the log-probability of each token given those before it, on the hGPT runtime.
+      --split and --lower-adapter as for classify.
+      --json     print {"tokens", "perplexity", "meanLogprob"} (natural log)
   hmi plot build --model <dir> --corpus <file> --store <dir> [--domain <id>]
             [--lower-adapter <peft dir>] [--budget N] [--split S] [--json]
       Builds a domain's PLOT (each tri-gram of the corpus -> the lower layers' output) and
@@ -39,15 +55,16 @@ Usage:
             --lower-adapter <peft dir> [--split S] [--json]
       How far policy inherit (the general domain's stored entries) drifts from exact (the
       domain's own lower layers) on the corpus: {"meanCosine","maxAbsDiff","rows","inheritedRows"}.
-  hmi make-model [--out public/models]
-      Writes the default models (hbert-mini, hgpt-mini) and demo adapters.
+  hmi make-model [--out synthetic-models]
+      Writes SYNTHETIC models (random weights, for tests and load experiments);
+      the embedded defaults in public/models are trained (npm run train).
   hmi --help
 
 Exit codes: 0 ok, 1 error (message on stderr), 2 usage error.`;
 
 function makeModels(out: string | undefined): number {
   const script = fileURLToPath(new URL('../../scripts/make-models.mjs', import.meta.url));
-  const r = spawnSync(process.execPath, [script, resolve(out ?? 'public/models')], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [script, resolve(out ?? 'synthetic-models')], { stdio: 'inherit' });
   return r.status ?? 1;
 }
 
@@ -73,6 +90,24 @@ async function dispatchCommand(argv: readonly string[], stdout: (s: string) => v
         args.flags.has('json')
           ? JSON.stringify({ prompt_tokens: r.promptTokens, tokens: r.tokens, text: r.text, finish_reason: r.finishReason })
           : r.text,
+      );
+      return 0;
+    }
+    case 'classify': {
+      const args = parseArgs(argv.slice(1), CLASSIFY_VALUED, CLASSIFY_SWITCHES);
+      if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
+      const r = await runClassify(args);
+      stdout(args.flags.has('json') ? JSON.stringify({ label: r.label, labels: r.labels, scores: r.scores }) : classifyTable(r));
+      return 0;
+    }
+    case 'score': {
+      const args = parseArgs(argv.slice(1), SCORE_VALUED, SCORE_SWITCHES);
+      if (args.command !== undefined) throw new UsageError(`unexpected argument "${args.command}"`);
+      const r = await runScore(args);
+      stdout(
+        args.flags.has('json')
+          ? JSON.stringify({ tokens: r.tokens, perplexity: r.perplexity, meanLogprob: r.meanLogprob })
+          : `${r.tokens} tokens: perplexity ${r.perplexity.toFixed(4)}, mean log-probability ${r.meanLogprob.toFixed(4)}`,
       );
       return 0;
     }

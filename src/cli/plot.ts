@@ -25,7 +25,10 @@ async function readCorpus(path: string): Promise<string[]> {
 
 /**
  * `hmi plot build`: a domain's PLOT computed from a corpus and stored in a directory (chunks a
- * runtime loads lazily: createRuntime({ plotStore: new PlotStore(new DirChunkStore(dir)) })).
+ * runtime loads lazily: createRuntime({ plotSource: dir }) read-only, or createRuntime({ plotStore:
+ * new PlotStore(new DirChunkStore(dir)) }) to keep writing there). The directory also holds its
+ * listing (files.json), so it can be served as is and read by URL: createRuntime({ plotSource: url }).
+ * Builds of several domains may share one directory.
  * `hmi plot deviation`: policy inherit against exact at a domain with its own lower layers,
  * on the tables stored there. The domain is a child of the general domain (the root).
  */

@@ -40,8 +40,11 @@ export interface KvBinding {
   readonly seqIds: readonly number[];
 }
 
-/** Which rows get LM-head logits: every row, the last row of each sequence, or none. */
-export type LogitRows = 'all' | 'last' | 'none';
+/**
+ * Which rows get LM-head logits: every row, the last row of each sequence, none, or the
+ * packed rows listed (in that order: the logits' row j is listed row j).
+ */
+export type LogitRows = 'all' | 'last' | 'none' | Uint32Array;
 
 export interface Gpt2RunOptions {
   readonly lora?: LoraApplier;
@@ -65,6 +68,8 @@ export interface StepEntry {
   readonly seqId: number;
   /** Tokens appended to the sequence: the prompt at prefill, one token per decode step. */
   readonly ids: readonly number[];
+  /** Logits of every token of `ids` (scoring a prompt), not only of the last. */
+  readonly allLogits?: boolean;
 }
 
 export interface GreedyOptions {
@@ -83,6 +88,17 @@ const GREEDY_BLOCK_TOKENS = 16;
 /** Each sequence's rows of the batch, as the pool stages and advances them. */
 function stepEntries(batch: PackedBatch, kv: KvBinding): KvStepEntry[] {
   return kv.seqIds.map((seqId, s) => ({ seqId, qStart: batch.starts[s], qLen: batch.lengths[s] }));
+}
+
+/** The rows a step reads logits of: each entry's last, or all of its rows when it asks. */
+function stepLogitRows(batch: PackedBatch, entries: readonly StepEntry[]): LogitRows {
+  if (!entries.some((e) => e.allLogits)) return 'last';
+  const rows: number[] = [];
+  entries.forEach((e, s) => {
+    const end = batch.starts[s] + batch.lengths[s];
+    for (let r = e.allLogits ? batch.starts[s] : end - 1; r < end; r++) rows.push(r);
+  });
+  return Uint32Array.from(rows);
 }
 
 /** Index of the first maximum of row `r` of a [*, n] matrix. */
@@ -186,17 +202,19 @@ export class Gpt2Model {
   private async reserve(rows: number, seqs: number, logitRows: number): Promise<void> {
     const { hiddenSize: H, intermediateSize: I, vocabSize: V } = this.config;
     const f = 4;
+    // The rows whose logits a pass computes (gathered into `sel`): each sequence's last, or a list.
+    const gathered = Math.max(seqs, logitRows);
     await this.ws.reserve({
       ids: rows * f,
       positions: rows * f,
       seqs: seqs * 4 * f,
-      lastRows: seqs * f,
+      lastRows: gathered * f,
       hA: rows * H * f,
       ln: rows * H * f,
       qkv: rows * 3 * H * f,
       ctx: rows * H * f,
       ffn: rows * I * f,
-      sel: seqs * H * f,
+      sel: gathered * H * f,
       logits: Math.max(1, logitRows) * V * f,
     });
   }
@@ -216,7 +234,9 @@ export class Gpt2Model {
    * must be submitted before the pool stages another step.
    */
   private async stage(batch: PackedBatch, logitRows: LogitRows, lora?: LoraApplier, kv?: KvBinding): Promise<{ n: number; step: KvStep | undefined }> {
-    const n = logitRows === 'all' ? batch.rows : logitRows === 'last' ? batch.numSeqs : 0;
+    const listed = typeof logitRows === 'string' ? undefined : logitRows;
+    if (listed?.some((r) => r >= batch.rows)) throw new InputError(`a logits row is outside the batch's ${batch.rows} rows`);
+    const n = logitRows === 'all' ? batch.rows : logitRows === 'last' ? batch.numSeqs : logitRows === 'none' ? 0 : logitRows.length;
     await this.reserve(batch.rows, batch.numSeqs, n);
     await lora?.prepare?.(batch.rows);
     let step: KvStep | undefined;
@@ -229,7 +249,7 @@ export class Gpt2Model {
     }
     writeBuffer(this.ctx, this.ws.get('ids'), batch.ids);
     writeBuffer(this.ctx, this.ws.get('positions'), batch.positions);
-    writeBuffer(this.ctx, this.ws.get('lastRows'), lastRows(batch));
+    writeBuffer(this.ctx, this.ws.get('lastRows'), listed ?? lastRows(batch));
     return { n, step };
   }
 
@@ -260,7 +280,7 @@ export class Gpt2Model {
       this.ctx,
       (pass) => {
         this.encodeBlocks(pass, batch, split, this.config.numLayers, opts.lora, opts.kv, step);
-        this.encodeHead(pass, batch, which);
+        this.encodeHead(pass, batch, which, n);
       },
       copies,
     );
@@ -275,17 +295,18 @@ export class Gpt2Model {
     submitPass(this.ctx, (pass) => {
       this.encodeEmbeddings(pass, batch);
       this.encodeBlocks(pass, batch, 0, this.config.numLayers, opts.lora, opts.kv, step);
-      this.encodeHead(pass, batch, which);
+      this.encodeHead(pass, batch, which, n);
     });
     return this.outputs(batch, n);
   }
 
   /**
    * Appends each entry's tokens to its pool sequence (prefill and decode entries may be mixed)
-   * and returns the logits of each entry's last token, [entries, vocab].
+   * and returns the logits of each entry's last token, [entries, vocab] — of all its tokens,
+   * in order, for an entry with allLogits (so [sum of rows, vocab]).
    */
   step(pool: KvPool, entries: readonly StepEntry[], lora?: LoraApplier): Promise<Float32Array> {
-    return this.serialStep(pool, entries, (batch, kv) => this.forward(batch, { lora, kv, logits: 'last' }));
+    return this.serialStep(pool, entries, (batch, kv, logits) => this.forward(batch, { lora, kv, logits }));
   }
 
   /**
@@ -294,15 +315,15 @@ export class Gpt2Model {
    * their keys/values go to the pool.
    */
   stepUpper(pool: KvPool, entries: readonly StepEntry[], split: number, hiddenIn: GPUBuffer, lora?: LoraApplier): Promise<Float32Array> {
-    return this.serialStep(pool, entries, (batch, kv) => this.runUpper(batch, split, hiddenIn, { lora, kv, logits: 'last' }));
+    return this.serialStep(pool, entries, (batch, kv, logits) => this.runUpper(batch, split, hiddenIn, { lora, kv, logits }));
   }
 
-  private serialStep(pool: KvPool, entries: readonly StepEntry[], pass: (batch: PackedBatch, kv: KvBinding) => Promise<Gpt2Outputs>): Promise<Float32Array> {
+  private serialStep(pool: KvPool, entries: readonly StepEntry[], pass: (batch: PackedBatch, kv: KvBinding, logits: LogitRows) => Promise<Gpt2Outputs>): Promise<Float32Array> {
     const run = async (): Promise<Float32Array> => {
       const { batch, kv } = this.packStep(pool, entries);
-      const out = await pass(batch, kv);
+      const out = await pass(batch, kv, stepLogitRows(batch, entries));
       pool.advance(stepEntries(batch, kv));
-      return readF32(this.ctx, out.logits!, batch.numSeqs * this.config.vocabSize);
+      return readF32(this.ctx, out.logits!, out.logitRows * this.config.vocabSize);
     };
     const result = this.stepTail.then(run, run);
     this.stepTail = result.catch(() => undefined);
@@ -427,18 +448,19 @@ export class Gpt2Model {
     }
   }
 
-  /** ln_f into `ln` (the hidden output), then the tied LM head on the requested rows. */
-  private encodeHead(pass: GPUComputePassEncoder, batch: PackedBatch, which: LogitRows): void {
+  /** ln_f into `ln` (the hidden output), then the tied LM head on the requested `n` rows. */
+  private encodeHead(pass: GPUComputePassEncoder, batch: PackedBatch, which: LogitRows, n: number): void {
     const { hiddenSize: H, vocabSize: V, layerNormEps } = this.config;
     const ws = this.ws;
     encodeLayerNorm(this.ctx, pass, { x: ws.get('hA'), gamma: this.lnF.gamma, beta: this.lnF.beta, y: ws.get('ln'), rows: batch.rows, cols: H, eps: layerNormEps });
-    if (which === 'none') return;
+    if (which === 'none' || n === 0) return;
     let x = ws.get('ln');
     let M = batch.rows;
-    if (which === 'last') {
-      encodeGatherRows(this.ctx, pass, { src: x, rowIdx: ws.get('lastRows'), dst: ws.get('sel'), rows: batch.numSeqs, dim: H, srcRows: batch.rows });
+    if (which !== 'all') {
+      // 'last' or a list: the rows staged in lastRows.
+      encodeGatherRows(this.ctx, pass, { src: x, rowIdx: ws.get('lastRows'), dst: ws.get('sel'), rows: n, dim: H, srcRows: batch.rows });
       x = ws.get('sel');
-      M = batch.numSeqs;
+      M = n;
     }
     encodeMatmul(this.ctx, pass, { x, w: this.wte, y: ws.get('logits'), M, N: V, K: H, wLayout: 'nk' });
   }

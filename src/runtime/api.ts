@@ -12,6 +12,8 @@ export interface TenantSpec {
   /** Name of a node of the domain knowledge tree; omitted = the general domain (root). */
   readonly domain?: string;
   readonly adapter: LoraAdapter;
+  /** What the tenant is, for people (a dashboard shows it); at most 500 characters. Stored with the tenant. */
+  readonly description?: string;
 }
 
 export interface TenantInfo {
@@ -26,6 +28,10 @@ export interface TenantInfo {
   readonly requests: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** The description it was registered with; undefined if none. */
+  readonly description?: string;
+  /** Registered by `tenants.addSynthetic` (random weights), not from a trained adapter. */
+  readonly synthetic: boolean;
 }
 
 export interface Progress {
@@ -43,6 +49,28 @@ export interface ClassifyResult {
   readonly scores: readonly number[];
   readonly tokens: number;
   readonly latencyMs: number;
+}
+
+export interface ClassifyOptions {
+  /**
+   * An input longer than the model's positions is cut rather than refused: its first max-1
+   * tokens are kept and closed with [SEP] (as HF's truncation does for one sequence). Default
+   * false: too long is an InvalidInputError.
+   */
+  readonly truncate?: boolean;
+}
+
+/** How likely a tenant's model finds a text: the log-probability of each token given those before it. */
+export interface ScoreResult {
+  readonly tenantId: string;
+  /** Token ids of the input (all fed; every one but the first is scored). */
+  readonly tokens: number;
+  /** ln p(token i | tokens 0..i-1) for i = 1..tokens-1 (natural log), [tokens - 1]. */
+  readonly logprobs: Float32Array;
+  /** Mean of logprobs. */
+  readonly meanLogprob: number;
+  /** exp(-meanLogprob). */
+  readonly perplexity: number;
 }
 
 export interface EmbedResult {
@@ -261,8 +289,15 @@ export interface HmiRuntimeApi {
     remove(id: string): Promise<void>;
     list(): Promise<TenantInfo[]>;
   };
-  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult>;
+  classify(tenantId: string, input: ModelInput, options?: ClassifyOptions): Promise<ClassifyResult>;
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult>;
+  /**
+   * hGPT: the tenant's log-probability of each token of the input given the ones before it
+   * (its model: its domain's PLOT lower layers when it has a domain, else every layer, plus its
+   * LoRA). Queued and batched with generate() requests as a prefill that samples nothing.
+   * At least 2 tokens. On an hBERT runtime it rejects as generate() does.
+   */
+  score(tenantId: string, input: ModelInput): Promise<ScoreResult>;
   generate(tenantId: string, prompt: ModelInput, options?: GenerateOptions): AsyncIterable<GenerateChunk>;
   /** OpenAI-style completions over generate(). */
   readonly completions: CompletionsApi;

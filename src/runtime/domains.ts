@@ -6,13 +6,17 @@ import { DomainTree, isMissPolicy, type MissPolicy } from '../knowledge/domain/d
 import type { PlotAssembler } from '../knowledge/domain/assembler.js';
 import { combineDeviations, measureInheritDeviation, type InheritDeviation } from '../knowledge/domain/deviation.js';
 import { plotLayout } from '../knowledge/domain/plot-table.js';
-import type { PlotStore } from '../knowledge/domain/plot-store.js';
+import { DEFAULT_PLOT_NAMESPACE, PlotStore } from '../knowledge/domain/plot-store.js';
+import { DirChunkStore, IdbChunkStore, MemoryChunkStore } from '../knowledge/domain/chunk-store.js';
+import { UrlChunkStore } from '../knowledge/domain/chunk-store-url.js';
+import { LayeredChunkStore } from '../knowledge/domain/chunk-store-layered.js';
 import { buildPlot, type BuildReport } from '../knowledge/domain/builder.js';
 import { UnknownDomainError } from '../knowledge/domain/errors.js';
 import { AdapterMismatchError } from '../formats/errors.js';
 import type { DomainSpec, HmiRuntimeApi, PlotDeviation, ProgressCallback } from './api.js';
 import { InvalidInputError } from './errors.js';
 import { checkIds } from './input.js';
+import { resolveLocation } from './model-source.js';
 
 /** The root of the domain tree: the general domain, served by the base model's lower layers. */
 export const GENERAL_DOMAIN = 'general';
@@ -22,6 +26,29 @@ const DEFAULT_BUDGET = 20_000;
 /** The layer a LoRA module path adapts: "encoder.layer.7.…" (BERT) or "h.3.…" (GPT-2); NaN if none. */
 function layerOf(path: string): number {
   return Number(/(?:^|\.)(?:layer|h)\.(\d+)\./.exec(path)?.[1] ?? Number.NaN);
+}
+
+/**
+ * The runtime's PLOT store. Without `plotSource`: `plotStore`, else IndexedDB in a page and
+ * none in Node. With `plotSource` (a PLOT as `hmi plot build` writes it: a URL, or in Node a
+ * directory): that PLOT, read-only, under a writable store (`plotStore`'s backend, else
+ * IndexedDB in a page, memory in Node) that takes whatever the runtime saves and shadows the
+ * shipped records. The default IndexedDB database is then one per model hash, so a retrained
+ * model never reads tables its predecessor saved (they would fail the index's model check
+ * and hide the shipped PLOT).
+ */
+export function runtimePlotStore(options: { readonly plotStore?: PlotStore; readonly plotSource?: string }, modelHash: string): PlotStore | undefined {
+  const { plotStore, plotSource } = options;
+  if (plotSource === undefined) return plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
+  if (typeof plotSource !== 'string' || plotSource.length === 0) throw new InvalidInputError(`plotSource must be a URL or a directory, got ${JSON.stringify(plotSource)}`);
+  // Records of one store are read under the other's names: they must share the namespace.
+  if (plotStore && plotStore.namespace !== DEFAULT_PLOT_NAMESPACE) {
+    throw new InvalidInputError(`plotSource holds PLOTs under the namespace "${DEFAULT_PLOT_NAMESPACE}" (as hmi plot build writes them); a plotStore with namespace "${plotStore.namespace}" cannot sit over it`);
+  }
+  const where = resolveLocation(plotSource);
+  const shipped = 'url' in where ? new UrlChunkStore(where.url) : new DirChunkStore(where.dir, { readOnly: true });
+  const own = plotStore?.backend ?? (typeof indexedDB !== 'undefined' ? new IdbChunkStore(`hmi-plot-${modelHash}`) : new MemoryChunkStore());
+  return new PlotStore(new LayeredChunkStore(own, shipped), DEFAULT_PLOT_NAMESPACE, plotStore?.entriesPerChunk);
 }
 
 /**

@@ -7,6 +7,7 @@ import type { TenantStore } from '../knowledge/task/store.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import { IdbTenantStore } from '../knowledge/task/store-idb.js';
 import type {
+  ClassifyOptions,
   ClassifyResult,
   CompletionsApi,
   EmbedResult,
@@ -16,15 +17,14 @@ import type {
   MetricsSnapshot,
   ModelInput,
   RuntimeInfo,
+  ScoreResult,
 } from './api.js';
 import { createCompletions } from './completions.js';
-import { RuntimeDomains } from './domains.js';
-import { PlotStore } from '../knowledge/domain/plot-store.js';
-import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
+import { RuntimeDomains, runtimePlotStore } from './domains.js';
 import type { PlotSequence, PreparedBatch } from '../knowledge/domain/assembler.js';
 import type { BatchSegment } from '../knowledge/task/multi-lora.js';
 import type { StepEntry } from '../model/gpt2.js';
-import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './errors.js';
+import { InvalidInputError, RequestFailedError, RuntimeDisposedError, UnknownTenantError } from './errors.js';
 import { Channel } from './generation/channel.js';
 import { ContinuousBatcher, type FinishReason, type StepSeq } from './generation/continuous-batch.js';
 import { KvTooLargeError } from './generation/errors.js';
@@ -88,6 +88,27 @@ function segmentsOf(seqs: readonly StepSeq[]): BatchSegment[] {
     row += s.ids.length;
   }
   return segments;
+}
+
+/**
+ * ln p(ids[t+1] | ids[..t]) from the logits of each position (row t predicts token t+1), as a
+ * log-softmax in f64: max-shifted, so no row overflows.
+ */
+function scoreOf(tenantId: string, ids: readonly number[], logits: ArrayLike<number>, V: number): ScoreResult {
+  const logprobs = new Float32Array(ids.length - 1);
+  let total = 0;
+  for (let t = 0; t + 1 < ids.length; t++) {
+    const o = t * V;
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) if (logits[o + v] > max) max = logits[o + v];
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+    const lp = logits[o + ids[t + 1]] - max - Math.log(sum);
+    logprobs[t] = lp;
+    total += lp;
+  }
+  const meanLogprob = total / logprobs.length;
+  return { tenantId, tokens: ids.length, logprobs, meanLogprob, perplexity: Math.exp(-meanLogprob) };
 }
 
 /** One engine and the decode loop that feeds it; replaced together when the device is lost. */
@@ -172,7 +193,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
     if (!Number.isInteger(split) || split < 0 || split > loaded.config.numLayers) {
       throw new InvalidInputError(`split must be an integer in 0..${loaded.config.numLayers}, got ${split}`);
     }
-    const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
+    const plotStore = runtimePlotStore(options, loaded.hash);
     let runtime: GenerationRuntime | undefined;
     const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.lane.engine.windows.compute(node, windows), plotStore, options.plotPolicy);
     const spec: GenerationEngineSpec = {
@@ -251,9 +272,17 @@ export class GenerationRuntime implements HmiRuntimeApi {
       const prefetch: Promise<PreparedBatch> | undefined = plotSeqs.length ? engine.assembler.prefetch(plotSeqs) : undefined;
       // Awaited only after the full pass; until then a failure must not count as unhandled.
       prefetch?.catch(() => undefined);
-      const entries = (idx: readonly number[]): StepEntry[] => idx.map((i) => ({ seqId: batch[i].seqId, ids: batch[i].ids }));
+      const entries = (idx: readonly number[]): StepEntry[] => idx.map((i) => ({ seqId: batch[i].seqId, ids: batch[i].ids, ...(batch[i].allLogits ? { allLogits: true } : {}) }));
       const out = new Array<Float32Array>(batch.length);
-      const scatter = (idx: readonly number[], logits: Float32Array): void => idx.forEach((i, j) => (out[i] = logits.subarray(j * V, (j + 1) * V)));
+      // A scoring prefill gets the rows of all its tokens, every other sequence its last token's.
+      const scatter = (idx: readonly number[], logits: Float32Array): void => {
+        let row = 0;
+        for (const i of idx) {
+          const n = batch[i].allLogits ? batch[i].ids.length : 1;
+          out[i] = logits.subarray(row * V, (row + n) * V);
+          row += n;
+        }
+      };
       try {
         if (full.length) {
           engine.lora.setBatch(segmentsOf(full.map((i) => batch[i])));
@@ -268,7 +297,8 @@ export class GenerationRuntime implements HmiRuntimeApi {
         engine.lora.setBatch(segmentsOf(plot.map((i) => batch[i])));
         scatter(plot, await engine.stepPlot(entries(plot), prepared));
       }
-      this.rate.add(batch.length);
+      // Tokens generated: a scoring prefill samples none.
+      this.rate.add(batch.filter((s) => !s.allLogits).length);
       return out;
     };
     const batcher = new ContinuousBatcher({ kv: engine.kv, step, maxActive: this.spec.maxActive, maxStepTokens: this.maxStepTokens });
@@ -324,7 +354,7 @@ export class GenerationRuntime implements HmiRuntimeApi {
   readonly domains: HmiRuntimeApi['domains'];
   readonly tenants: HmiRuntimeApi['tenants'];
 
-  classify(_tenantId: string, _input: ModelInput): Promise<ClassifyResult> {
+  classify(_tenantId: string, _input: ModelInput, _options?: ClassifyOptions): Promise<ClassifyResult> {
     return Promise.reject(unsupported('classification'));
   }
 
@@ -449,52 +479,109 @@ export class GenerationRuntime implements HmiRuntimeApi {
       return false;
     };
 
+    // A request that already streamed its end cannot be re-run after a device loss.
+    const reason: FinishReason =
+      (await this.pinned(
+        req.tenantId,
+        signal,
+        () => !ended,
+        async (batcher) => {
+          const remaining = req.maxTokens - generated.length;
+          if (remaining === 0) return 'length';
+          return (
+            await batcher.generate({
+              promptIds: [...req.ids, ...generated],
+              maxNewTokens: remaining,
+              sampler,
+              signal,
+              group: req.tenantId,
+              onToken,
+            })
+          ).finishReason;
+        },
+      )) ?? 'cancelled';
+    if (reason === 'cancelled') {
+      if (live.error !== undefined) throw live.error;
+      if (!ended) emitEnd(-1, decoder.flush(), 'abort');
+    } else if (!ended) {
+      emitEnd(generated[generated.length - 1] ?? -1, decoder.flush(), 'length');
+    }
+    this.metricsState.recordBatch([{ tenantId: req.tenantId, tokens: generated.length, latencyMs: now() - start }]);
+  }
+
+  /**
+   * Runs `body` on the current lane's batcher with the tenant's adapter pinned on its engine
+   * for the whole call; null = the signal aborted before the pin. If the device is lost under
+   * it (and `mayRetry()` still holds), the runtime recovers and runs `body` once more on the new
+   * engine; a second loss rejects with DeviceLostError.
+   */
+  private async pinned<T>(tenantId: string, signal: AbortSignal, mayRetry: () => boolean, body: (batcher: ContinuousBatcher) => Promise<T>): Promise<T | null> {
     for (let attempt = 0; ; attempt++) {
       if (this.recovering) await this.recovering;
       this.alive();
       const { engine, batcher } = this.lane;
-      let reason: FinishReason;
       try {
-        if (!(await this.pin(engine, req.tenantId, signal))) {
-          reason = 'cancelled';
-        } else {
-          try {
-            const remaining = req.maxTokens - generated.length;
-            reason =
-              remaining === 0
-                ? 'length'
-                : (
-                    await batcher.generate({
-                      promptIds: [...req.ids, ...generated],
-                      maxNewTokens: remaining,
-                      sampler,
-                      signal,
-                      group: req.tenantId,
-                      onToken,
-                    })
-                  ).finishReason;
-          } finally {
-            engine.residency.unpin([req.tenantId]);
-            this.wakePinWaiters();
-          }
+        if (!(await this.pin(engine, tenantId, signal))) return null;
+        try {
+          return await body(batcher);
+        } finally {
+          engine.residency.unpin([tenantId]);
+          this.wakePinWaiters();
         }
       } catch (e) {
-        if (!this.disposed && !ended && (await engine.failedByLoss())) {
+        if (!this.disposed && mayRetry() && (await engine.failedByLoss())) {
           if (attempt > 0) throw new DeviceLostError('lost twice', 'the GPU device was lost again while re-running this request');
           await this.recover(engine);
           continue;
         }
         throw e;
       }
-      if (reason === 'cancelled') {
-        if (live.error !== undefined) throw live.error;
-        if (!ended) emitEnd(-1, decoder.flush(), 'abort');
-      } else if (!ended) {
-        emitEnd(generated[generated.length - 1] ?? -1, decoder.flush(), 'length');
-      }
-      this.metricsState.recordBatch([{ tenantId: req.tenantId, tokens: generated.length, latencyMs: now() - start }]);
-      return;
     }
+  }
+
+  /**
+   * The tenant's log-probability of each token of the input given those before it. The input
+   * goes through generate()'s admission (tenant, ids, positions, KV budget; then the queue, the
+   * adapter pin, the step token budget) and rides in a decode step as a prefill whose every
+   * row's logits are read back; log-softmax runs here in f64.
+   */
+  async score(tenantId: string, input: ModelInput): Promise<ScoreResult> {
+    let ids: number[];
+    try {
+      ids = this.prepareScore(tenantId, input);
+    } catch (e) {
+      this.metricsState.requestsRejected++;
+      throw e;
+    }
+    const start = now();
+    const live: Live = { tenantId, controller: new AbortController() };
+    this.live.add(live);
+    try {
+      const r = await this.pinned(tenantId, live.controller.signal, () => true, (batcher) => batcher.prefill({ promptIds: ids, signal: live.controller.signal, group: tenantId }));
+      // Only the runtime aborts a score (tenant removed, runtime disposed), and it says why.
+      if (r === null || r.finishReason === 'cancelled') throw live.error ?? new RequestFailedError(`the score request of tenant ${tenantId} was cancelled`);
+      const result = scoreOf(tenantId, ids, r.logits, this.config.vocabSize);
+      this.metricsState.recordBatch([{ tenantId, tokens: ids.length, latencyMs: now() - start }]);
+      return result;
+    } catch (e) {
+      this.metricsState.requestsRejected++;
+      throw e;
+    } finally {
+      this.live.delete(live);
+    }
+  }
+
+  /** score()'s checks before any GPU work, as prepare()'s for generate(). */
+  private prepareScore(tenantId: string, input: ModelInput): number[] {
+    this.alive();
+    if (!this.registry.get(tenantId)) throw new UnknownTenantError(tenantId);
+    const ids = toTokenIds(input, this.tokenizer, this.config, 'input', true);
+    if (ids.length < 2) throw new InvalidInputError('scoring needs at least 2 tokens: the first has no context to be predicted from');
+    const kv = this.lane.engine.kv;
+    const tokens = kvTokens(ids.length, 1);
+    const blocks = kv.blocks.blocksFor(tokens);
+    if (blocks > kv.numBlocks) throw new KvTooLargeError(tokens, blocks, kv.numBlocks);
+    return ids;
   }
 
   /**

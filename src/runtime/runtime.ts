@@ -7,6 +7,7 @@ import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import { IdbTenantStore } from '../knowledge/task/store-idb.js';
 import { matmulChoices } from '../gpu/autotune.js';
 import type {
+  ClassifyOptions,
   ClassifyResult,
   CompletionsApi,
   EmbedResult,
@@ -17,6 +18,7 @@ import type {
   ModelInput,
   ProgressCallback,
   RuntimeInfo,
+  ScoreResult,
 } from './api.js';
 import type { EncoderRequest, EncoderResult } from './classify-executor.js';
 import { Engine, type EngineSpec } from './engine.js';
@@ -25,12 +27,11 @@ import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from './e
 import { Metrics } from './metrics.js';
 import { resolveModelSource } from './model-source.js';
 import { Pipeline, type Residency } from './pipeline.js';
-import { RuntimeDomains } from './domains.js';
+import { RuntimeDomains, runtimePlotStore } from './domains.js';
 import { pickRemoteOptions } from '../worker/protocol.js';
 import type { StagedPlot } from './classify-executor.js';
 import type { MissPolicy } from '../knowledge/domain/assembler.js';
-import { PlotStore } from '../knowledge/domain/plot-store.js';
-import { IdbChunkStore } from '../knowledge/domain/chunk-store.js';
+import type { PlotStore } from '../knowledge/domain/plot-store.js';
 import { TenantRegistry } from './tenant-registry.js';
 import { createCompletions } from './completions.js';
 import { toTokenIds } from './input.js';
@@ -64,6 +65,13 @@ export interface RuntimeOptions {
   readonly plotPolicy?: MissPolicy;
   /** Where PLOT tables persist. Default: IndexedDB in a browser, memory in Node. */
   readonly plotStore?: PlotStore;
+  /**
+   * A PLOT shipped with the app, as `hmi plot build` writes it: a URL (relative to the page in
+   * a browser) or, in Node, a directory. Read-only and read on demand, chunk by chunk, under
+   * the writable store (`plotStore`; default IndexedDB in a browser, memory in Node), which
+   * takes what the runtime saves and shadows it. A missing or corrupt record is a PLOT miss.
+   */
+  readonly plotSource?: string;
   /** GPU cache slots for PLOT entries. Default 4 x tokenBudget. */
   readonly plotCacheSlots?: number;
   /**
@@ -230,7 +238,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     const metrics = new Metrics(now);
     let runtime: HmiRuntime | undefined;
     const split = options.split ?? Math.floor(loaded.config.numLayers / 2);
-    const plotStore = options.plotStore ?? (typeof indexedDB !== 'undefined' ? new PlotStore(new IdbChunkStore()) : undefined);
+    const plotStore = runtimePlotStore(options, loaded.hash);
     const domains = new RuntimeDomains(loaded.config, split, loaded.hash, loaded.tokenizer, (node, windows) => runtime!.engine.windows.compute(node, windows), plotStore, options.plotPolicy);
     const tokenBudget = options.tokenBudget ?? 512;
     const spec: EngineSpec = {
@@ -348,8 +356,8 @@ export class HmiRuntime implements HmiRuntimeApi {
   readonly domains: HmiRuntimeApi['domains'];
   readonly tenants: HmiRuntimeApi['tenants'];
 
-  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult> {
-    return this.submit(tenantId, input, 'classify') as Promise<ClassifyResult>;
+  classify(tenantId: string, input: ModelInput, options?: ClassifyOptions): Promise<ClassifyResult> {
+    return this.submit(tenantId, input, 'classify', options?.truncate) as Promise<ClassifyResult>;
   }
 
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult> {
@@ -369,12 +377,18 @@ export class HmiRuntime implements HmiRuntimeApi {
     };
   }
 
-  private async submit(tenantId: string, input: ModelInput, kind: EncoderRequest['kind']): Promise<EncoderResult> {
+  /** Scoring is next-token log-probabilities: an hGPT operation, refused as generate() is. */
+  score(_tenantId: string, _input: ModelInput): Promise<ScoreResult> {
+    return Promise.reject(new HmiError('UNSUPPORTED', `scoring needs an hGPT model; this runtime serves ${this.config.family}`));
+  }
+
+  private async submit(tenantId: string, input: ModelInput, kind: EncoderRequest['kind'], truncate?: unknown): Promise<EncoderResult> {
     this.alive();
     const meta = this.registry.get(tenantId);
     if (!meta) throw new UnknownTenantError(tenantId);
     if (kind === 'classify' && meta.numLabels === 0) throw new InvalidInputError(`tenant ${tenantId} has no classifier head`);
-    const ids = this.tokenize(input);
+    if (truncate !== undefined && typeof truncate !== 'boolean') throw new InvalidInputError(`truncate must be a boolean, got ${JSON.stringify(truncate)}`);
+    const ids = this.tokenize(input, truncate === true);
     return new Promise<EncoderResult>((resolve, reject) => {
       try {
         const request: EncoderRequest = { tenantId, tokens: ids.length, enqueuedAt: now(), ids, kind, domain: meta.domain, retried: false, resolve, reject };
@@ -386,8 +400,18 @@ export class HmiRuntime implements HmiRuntimeApi {
     });
   }
 
-  private tokenize(input: ModelInput): number[] {
-    return toTokenIds(input, this.tokenizer, this.config, 'input');
+  /**
+   * With `truncate`, an input past the model's positions keeps its first max-1 tokens and is
+   * closed with [SEP] (HF's truncation of one sequence; the plain max tokens for a tokenizer
+   * without [SEP]); every other check stays.
+   */
+  private tokenize(input: ModelInput, truncate = false): number[] {
+    if (!truncate) return toTokenIds(input, this.tokenizer, this.config, 'input');
+    const P = this.config.maxPositions;
+    const ids = toTokenIds(input, this.tokenizer, { ...this.config, maxPositions: Number.POSITIVE_INFINITY }, 'input');
+    if (ids.length <= P) return ids;
+    const sep = this.tokenizer.tokenToId('[SEP]');
+    return sep === undefined ? ids.slice(0, P) : [...ids.slice(0, P - 1), sep];
   }
 
   async metrics(): Promise<MetricsSnapshot> {

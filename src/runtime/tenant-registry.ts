@@ -30,6 +30,8 @@ export interface RegistryOptions {
 }
 
 const SYNTHETIC_CHUNK = 256;
+/** Longest TenantSpec.description: a sentence or two for a dashboard, not a document. */
+export const MAX_DESCRIPTION = 500;
 
 /**
  * The tenants of a runtime: validation, persistence in the store, and the in-memory index of
@@ -71,13 +73,18 @@ export class TenantRegistry {
     return this.metas.size;
   }
 
-  async add(specs: readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void> {
+  /** Registers tenants; `synthetic` marks them as addSynthetic's (never settable through the API). */
+  async add(specs: readonly TenantSpec[], onProgress?: ProgressCallback, synthetic = false): Promise<void> {
     const seen = new Set<string>();
     // Validate everything before writing anything: a bad tenant in a list stores nothing.
     const records = specs.map((spec) => {
       if (typeof spec.id !== 'string' || spec.id.length === 0 || spec.id.length > 256) throw new InvalidInputError('a tenant id must be a non-empty string of at most 256 characters');
       if (seen.has(spec.id)) throw new InvalidInputError(`tenant id "${spec.id}" appears twice in one registration`);
       seen.add(spec.id);
+      const description: unknown = spec.description;
+      if (description !== undefined && (typeof description !== 'string' || description.length > MAX_DESCRIPTION)) {
+        throw new InvalidInputError(`tenant "${spec.id}": a description must be a string of at most ${MAX_DESCRIPTION} characters`);
+      }
       checkAdapter(this.options.config, spec.adapter);
       if (spec.domain !== undefined) this.hooks.checkDomain(spec.domain, spec.adapter);
       this.hooks.checkFits(spec.id, spec.adapter);
@@ -86,6 +93,8 @@ export class TenantRegistry {
         baseModelHash: this.options.modelHash,
         domain: spec.domain ?? '',
         dtype: this.options.dtype,
+        ...(spec.description ? { description: spec.description } : {}),
+        ...(synthetic ? { synthetic } : {}),
       });
     });
     await this.withLocks([...seen], async () => {
@@ -116,7 +125,7 @@ export class TenantRegistry {
       for (let i = start; i < Math.min(total, start + SYNTHETIC_CHUNK); i++) {
         if (!this.metas.has(`${prefix}${i}`)) specs.push(syntheticTenant(this.options.config, this.options.split, i, options));
       }
-      if (specs.length) await this.add(specs);
+      if (specs.length) await this.add(specs, undefined, true);
       added += specs.length;
       onProgress?.({ phase: 'tenants', done: Math.min(total, start + SYNTHETIC_CHUNK), total });
     }
@@ -148,6 +157,8 @@ export class TenantRegistry {
         requests: c?.requests ?? 0,
         p50Ms: c?.latency.percentile(50) ?? 0,
         p99Ms: c?.latency.percentile(99) ?? 0,
+        description: m.description,
+        synthetic: m.synthetic === true,
       };
     });
   }

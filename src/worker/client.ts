@@ -5,6 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type {
+  ClassifyOptions,
   ClassifyResult,
   Completion,
   CompletionChunk,
@@ -21,6 +22,7 @@ import type {
   ModelInput,
   ProgressCallback,
   RuntimeInfo,
+  ScoreResult,
   SyntheticTenantsOptions,
   TenantInfo,
   TenantSpec,
@@ -170,7 +172,8 @@ export class WorkerRuntime implements HmiRuntimeApi {
   };
 
   constructor(private readonly options: WorkerRuntimeOptions = {}) {
-    this.remoteOptions = pickRemoteOptions({ ...options, model: absoluteModel(options.model) });
+    // plotSource is a location like model: relative to the page, not to the worker's script.
+    this.remoteOptions = pickRemoteOptions({ ...options, model: absoluteModel(options.model), plotSource: absoluteModel(options.plotSource) });
   }
 
   /** How many times the worker has died under this runtime. */
@@ -217,8 +220,12 @@ export class WorkerRuntime implements HmiRuntimeApi {
     return this.call((api) => api.info());
   }
 
-  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult> {
-    return this.call((api) => api.classify(tenantId, input));
+  classify(tenantId: string, input: ModelInput, options?: ClassifyOptions): Promise<ClassifyResult> {
+    return this.call((api) => api.classify(tenantId, input, options));
+  }
+
+  score(tenantId: string, input: ModelInput): Promise<ScoreResult> {
+    return this.call((api) => api.score(tenantId, input));
   }
 
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult> {

@@ -143,11 +143,16 @@ export function createHost(factory: RuntimeFactory, close: () => void): WorkerHo
       }),
     removeTenant: (id) => wire(() => rt().tenants.remove(id)),
     listTenants: () => wire(() => rt().tenants.list()),
-    classify: (tenantId, input) => wire(() => rt().classify(tenantId, input)),
+    classify: (tenantId, input, options) => wire(() => rt().classify(tenantId, input, options)),
     embed: (tenantId, input) =>
       wire(async () => {
         const r = await rt().embed(tenantId, input);
         return Comlink.transfer(r, [r.hidden.buffer as ArrayBuffer]);
+      }),
+    score: (tenantId, input) =>
+      wire(async () => {
+        const r = await rt().score(tenantId, input);
+        return Comlink.transfer(r, [r.logprobs.buffer as ArrayBuffer]);
       }),
     generate: (tenantId, prompt, options) => {
       const controller = new AbortController();

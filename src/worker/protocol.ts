@@ -13,6 +13,7 @@ import * as modelErrors from '../model/errors.js';
 import * as runtimeErrors from '../runtime/errors.js';
 import * as generationErrors from '../runtime/generation/errors.js';
 import type {
+  ClassifyOptions,
   ClassifyResult,
   Completion,
   CompletionChunk,
@@ -28,6 +29,7 @@ import type {
   PlotDeviation,
   ProgressCallback,
   RuntimeInfo,
+  ScoreResult,
   SyntheticTenantsOptions,
   TenantInfo,
   TenantSpec,
@@ -50,6 +52,7 @@ export interface RemoteRuntimeOptions {
   readonly maxActive?: number;
   readonly plotPolicy?: 'exact' | 'inherit';
   readonly plotCacheSlots?: number;
+  readonly plotSource?: string;
 }
 
 /** Every field of RemoteRuntimeOptions: what the client copies out of the caller's options. */
@@ -67,6 +70,7 @@ export const REMOTE_OPTION_KEYS = [
   'maxActive',
   'plotPolicy',
   'plotCacheSlots',
+  'plotSource',
 ] as const satisfies readonly (keyof RemoteRuntimeOptions)[];
 /** The RemoteRuntimeOptions fields set in `options` (anything else, a GPU object or a store, cannot cross). */
 export function pickRemoteOptions(options: { readonly [K in keyof RemoteRuntimeOptions]?: unknown }): RemoteRuntimeOptions {
@@ -106,8 +110,9 @@ export interface WorkerHostApi {
   addSyntheticTenants(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
   removeTenant(id: string): Promise<void>;
   listTenants(): Promise<TenantInfo[]>;
-  classify(tenantId: string, input: ModelInput): Promise<ClassifyResult>;
+  classify(tenantId: string, input: ModelInput, options?: ClassifyOptions): Promise<ClassifyResult>;
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult>;
+  score(tenantId: string, input: ModelInput): Promise<ScoreResult>;
   /** Returns a comlink proxy; the client pulls chunks and releases it when done. */
   generate(tenantId: string, prompt: ModelInput, options?: WireGenerateOptions): PullStream<GenerateChunk> & ProxyMarked;
   /** completions.create; a streaming request resolves to a PullStream proxy. `callId` names it for abort(). */

@@ -12,11 +12,14 @@ import type { TrigramKey } from './trigram.js';
 /** Entries per chunk unless told: a few hundred KiB for BERT-base at f32. */
 export const DEFAULT_CHUNK_ENTRIES = 64;
 
+/** The namespace `hmi plot build` and every default store write under. */
+export const DEFAULT_PLOT_NAMESPACE = 'plot';
+
 export class PlotStore {
   constructor(
     readonly backend: ChunkStore,
     /** Separates PLOTs of different deployments sharing one backend. */
-    readonly namespace = 'plot',
+    readonly namespace = DEFAULT_PLOT_NAMESPACE,
     readonly entriesPerChunk = DEFAULT_CHUNK_ENTRIES,
   ) {}
 

@@ -43,6 +43,13 @@ export interface TenantMeta {
   /** CRC-32 of the payload. */
   readonly checksum: number;
   readonly version: number;
+  /**
+   * Optional, outside the payload and its checksum: records written before these fields
+   * existed read as no description, not synthetic.
+   */
+  readonly description?: string;
+  /** Registered with random weights (tenants.addSynthetic); absent = false. */
+  readonly synthetic?: true;
 }
 
 export interface TenantRecord {
@@ -56,6 +63,8 @@ export interface PackOptions {
   readonly domain: string;
   /** Storage precision; compute stays f32. f16 halves the bytes, values must fit f16. */
   readonly dtype?: AdapterDtype;
+  readonly description?: string;
+  readonly synthetic?: boolean;
 }
 
 interface Header {
@@ -180,6 +189,8 @@ export function packTenant(id: string, adapter: LoraAdapter, options: PackOption
       dtype,
       checksum: crc32(bytes),
       version: RECORD_VERSION,
+      ...(options.description ? { description: options.description } : {}),
+      ...(options.synthetic ? { synthetic: true as const } : {}),
     },
     payload,
   };

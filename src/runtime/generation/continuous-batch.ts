@@ -18,11 +18,14 @@ export interface StepSeq {
   readonly past: number;
   /** The request's group (e.g. its tenant), when it named one. */
   readonly group?: string;
+  /** A scoring prefill (ContinuousBatcher.prefill): the step returns the logits of every fed token. */
+  readonly allLogits?: boolean;
 }
 
 /**
  * Runs the model once over every active sequence and returns each one's next-token logits
- * (one row per StepSeq, same order). It appends the fed tokens to each sequence's KV cache.
+ * (one entry per StepSeq, same order): a row [vocab], or for an `allLogits` sequence one row
+ * per fed token, [ids.length, vocab]. It appends the fed tokens to each sequence's KV cache.
  */
 export type StepFn = (batch: readonly StepSeq[]) => Promise<readonly ArrayLike<number>[]>;
 
@@ -53,6 +56,20 @@ export interface GenerationRequest {
 
 export type FinishReason = 'stop' | 'length' | 'cancelled';
 
+/** A prompt fed once and never continued: scoring a text. */
+export interface PrefillRequest {
+  readonly promptIds: readonly number[];
+  /** Aborting ends the request at once (finishReason 'cancelled') and frees its KV blocks. */
+  readonly signal?: AbortSignal;
+  /** As GenerationRequest.group. */
+  readonly group?: string;
+}
+
+export type PrefillResult =
+  /** `logits`: every prompt position's next-token logits, [promptIds.length, vocab] row-major. */
+  | { readonly finishReason: 'length'; readonly logits: ArrayLike<number> }
+  | { readonly finishReason: 'cancelled' };
+
 export interface GenerationResult {
   /** Generated ids; a stop token (or the token onToken stopped at) is the last of them. */
   readonly tokens: number[];
@@ -79,6 +96,8 @@ interface Seq {
   readonly tokens: number[];
   /** Tokens to feed next step. */
   pending: readonly number[];
+  /** A prefill request's: takes its step's rows of logits instead of sampling; it then leaves. */
+  readonly onLogits: ((rows: ArrayLike<number>) => void) | undefined;
   past: number;
   admitted: boolean;
   cancelled: boolean;
@@ -128,6 +147,24 @@ export class ContinuousBatcher {
 
   /** Queues a request; it runs as soon as the KV cache admits it. */
   generate(req: GenerationRequest): Promise<GenerationResult> {
+    return this.enqueue(req, undefined);
+  }
+
+  /**
+   * Queues a prefill-only request: admitted (its prompt's KV blocks), budgeted and batched like
+   * a generation's prompt, fed in one step with whatever else runs, then gone. Nothing is
+   * sampled; the result holds the logits of every prompt position.
+   */
+  async prefill(req: PrefillRequest): Promise<PrefillResult> {
+    let logits: ArrayLike<number> | undefined;
+    const r = await this.enqueue(
+      { promptIds: req.promptIds, maxNewTokens: 1, ...(req.signal ? { signal: req.signal } : {}), ...(req.group !== undefined ? { group: req.group } : {}) },
+      (rows) => (logits = rows),
+    );
+    return r.finishReason === 'cancelled' || logits === undefined ? { finishReason: 'cancelled' } : { finishReason: 'length', logits };
+  }
+
+  private enqueue(req: GenerationRequest, onLogits: Seq['onLogits']): Promise<GenerationResult> {
     let sampler: Sampler;
     try {
       kvTokens(req.promptIds.length, req.maxNewTokens);
@@ -147,6 +184,7 @@ export class ContinuousBatcher {
         sampler,
         tokens: [],
         pending: req.promptIds,
+        onLogits,
         past: 0,
         admitted: false,
         cancelled: false,
@@ -216,7 +254,15 @@ export class ContinuousBatcher {
     let rows: readonly ArrayLike<number>[];
     this.inStep = true;
     try {
-      rows = await this.o.step(batch.map((s) => ({ seqId: s.seqId, ids: s.pending, past: s.past, ...(s.req.group !== undefined ? { group: s.req.group } : {}) })));
+      rows = await this.o.step(
+        batch.map((s) => ({
+          seqId: s.seqId,
+          ids: s.pending,
+          past: s.past,
+          ...(s.req.group !== undefined ? { group: s.req.group } : {}),
+          ...(s.onLogits ? { allLogits: true } : {}),
+        })),
+      );
       if (rows.length !== batch.length) throw new InvalidInputError(`the step returned ${rows.length} logits rows for ${batch.length} sequences`);
     } catch (e) {
       this.inStep = false;
@@ -229,6 +275,11 @@ export class ContinuousBatcher {
       s.past += s.pending.length;
       if (s.cancelled) {
         this.finish(s, 'cancelled');
+        return;
+      }
+      if (s.onLogits) {
+        s.onLogits(rows[i]);
+        this.finish(s, 'length');
         return;
       }
       let token: number;
