@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// Writes the embedded default models and demo adapters in Hugging Face layout:
-//   <outDir>/hbert-mini/, <outDir>/hgpt-mini/, <outDir>/adapters/<base>/<name>/, <outDir>/index.json
-// Usage: node scripts/make-models.mjs [outDir]   (default public/models)
+// Writes SYNTHETIC models and adapters (random weights, deterministic) in Hugging Face layout,
+// for tests and load experiments: <outDir>/hbert-mini/, <outDir>/hgpt-mini/,
+// <outDir>/adapters/<base>/<name>/, <outDir>/index.json ("synthetic": true).
+// The embedded default models in public/models/ are trained, not these: see training/.
+// Usage: node scripts/make-models.mjs [outDir]   (default synthetic-models)
 // Deterministic: the same generator version gives byte-identical files. A stamp file records
 // what was generated, so a second run with nothing changed does no work.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { tsImport } from 'tsx/esm/api';
 
-const outDir = resolve(process.argv[2] ?? 'public/models');
+const outDir = resolve(process.argv[2] ?? 'synthetic-models');
 const synthetic = await tsImport('../src/model/synthetic.ts', import.meta.url);
 const { parseHfConfig } = await tsImport('../src/formats/hf-config.ts', import.meta.url);
 const { fnv1a64 } = await tsImport('../src/formats/hash.ts', import.meta.url);
@@ -55,8 +57,8 @@ async function put(rel, content) {
 if (await upToDate()) {
   console.log(`make-models: ${outDir} is up to date (generator v${synthetic.GENERATOR_VERSION})`);
 } else {
-  console.log(`make-models: writing ${outDir}`);
-  const index = { generator: synthetic.GENERATOR_VERSION, models: [], adapters: [] };
+  console.log(`make-models: writing synthetic (random-weight) models to ${outDir}`);
+  const index = { synthetic: true, generator: synthetic.GENERATOR_VERSION, models: [], adapters: [] };
   const configs = new Map();
   for (const [name, make] of Object.entries(synthetic.DEFAULT_MODELS)) {
     const files = make();
