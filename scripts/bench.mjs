@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- <scenario>...] [--node] [--full] [--requests=N] [--slices=N]
-//   [--tenants=1,100,...] [--sequential=..] [--merged=..] [--cold=N] [--generate=..] [--generate-requests=N]`
+//   [--tenants=1,100,...] [--sequential=..] [--merged=..] [--cold=N] [--generate=..] [--generate-requests=N]
+//   [--accuracy-n=N] [--accuracy-windows=N] [--accuracy-style-windows=N] [--bundle=DIR]`
 //
 // Runtime scenarios (multiTenantOverhead, vsSequential, vsMergedSwap, prefetchHidden,
 // memoryPerTenant; slots generate, plotSpeedup, vsTfjs) are TypeScript modules under
@@ -11,12 +12,16 @@
 // puts that table into latest.json (running kernels first only if it never ran). `micro`
 // (only when named) opens bench/kernels/micro.html: every non-matmul kernel, checked against
 // its CPU reference and timed, into bench/results/micro.{json,md}.
+// `accuracy` (only when named) measures what HMI costs in accuracy on the shipped bundle
+// (public/models/, or --bundle=DIR): training/data.mjs's test splits built here (at most
+// --accuracy-n examples per task), the runtime half in bench/accuracy/ in Chromium (or, with
+// --node, here on Dawn), into bench/results/accuracy.{json,md}.
 // The default run ends in bench/results/latest.{json,md,svg} (latest-node with --node, full with
 // --full); a run of named scenarios in partial.{json,md,svg}; and a table on stdout.
 // With no scenario named, every runtime scenario and matmul run. SwiftShader unless HMI_HARDWARE=1.
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright';
 import { register as registerTsx } from 'tsx/esm/api';
@@ -181,9 +186,64 @@ function browserSession() {
   };
 }
 
+function positiveInt(flag, v) {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
+  return n;
+}
+
+/**
+ * The URL path Vite serves a file of the repo under. `asIs`: only public/ (served at the root)
+ * is sent byte for byte; elsewhere Vite transforms a file without a known extension as a module
+ * (a PLOT chunk would come back as an HTTP 500 and read as a miss).
+ */
+function servedPath(path, { asIs = false } = {}) {
+  const pub = relative(resolve(root, 'public'), path);
+  const rel = pub.startsWith('..') ? relative(root, path) : pub;
+  if (rel.startsWith('..') || (asIs && pub.startsWith('..'))) {
+    throw new Error(`${path} is outside ${asIs ? resolve(root, 'public') : root}, so the page cannot read it as it is: use --node, or put it there`);
+  }
+  return `/${rel.split(sep).join('/')}`;
+}
+
+/**
+ * `accuracy`: the input and the bag-of-words floor here (training/data.mjs, test splits), the
+ * runtime half in the page bench/accuracy/ (or in this process with --node), the report here.
+ */
+async function runAccuracyBench(session, flags, command) {
+  const accuracy = await import('../bench/accuracy/node.ts');
+  const data = await import('../training/data.mjs');
+  const shapes = await import('../training/shapes.mjs');
+  const bundle = flags.bundle ?? resolve(root, 'public/models');
+  const sizes = { ...accuracy.DEFAULT_ACCURACY_SIZES, ...flags.accuracy };
+  // Checked before any work: the page reads the bundle over HTTP.
+  const bundleUrl = flags.node ? null : `${servedPath(bundle, { asIs: true })}/`;
+  console.log(`\n=== bench accuracy: bundle ${bundle}; at most ${sizes.n} test examples per task, ${sizes.windows} windows of held-out speeches, ${sizes.styleWindows} per style tenant`);
+  const started = Date.now();
+  const prepared = await accuracy.prepareAccuracy(bundle, sizes, data, shapes, (m) => console.log(`  ${m}`));
+  let run;
+  if (flags.node) {
+    console.log('\n=== bench accuracy in Node (Dawn)');
+    run = await accuracy.runAccuracyNode(bundle, prepared.input);
+  } else {
+    const inputFile = resolve(resultsDir, 'tmp/accuracy-input.json');
+    mkdirSync(dirname(inputFile), { recursive: true });
+    writeFileSync(inputFile, JSON.stringify(prepared.input));
+    const { browser, baseUrl } = await session.get();
+    const query = new URLSearchParams({ input: servedPath(inputFile), bundle: bundleUrl });
+    run = await runPage(browser, baseUrl, 'accuracy', `/bench/accuracy/index.html?${query}`, 60 * 60_000);
+  }
+  // Only a run on the shipped bundle is bench/results/accuracy (what the README quotes); --node
+  // adds -node as latest-node does, and another bundle's run goes to tmp/, never committed.
+  const dir = bundle === resolve(root, 'public/models') ? resultsDir : resolve(resultsDir, 'tmp');
+  const base = `accuracy${flags.node ? '-node' : ''}`;
+  const table = await accuracy.writeAccuracyReport(dir, base, prepared, run, { command, bundle: relative(root, bundle) || bundle });
+  console.log(`\n${table}\nwrote ${resolve(dir, `${base}.json`)}, ${base}.md (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
 function parseArgs(argv, bench) {
   const names = [];
-  const flags = { node: false, full: false, kernels: null };
+  const flags = { node: false, full: false, kernels: null, bundle: null, accuracy: {} };
   const opts = { ...bench.DEFAULT_OPTIONS };
   const list = (v) => v.split(',').map(Number);
   for (const a of argv) {
@@ -199,6 +259,10 @@ function parseArgs(argv, bench) {
     else if (k === '--generate') opts.generateTenants = list(v);
     else if (k === '--generate-requests') opts.generateRequests = Number(v);
     else if (k === '--kernels') flags.kernels = v;
+    else if (k === '--accuracy-n') flags.accuracy.n = positiveInt(k, v);
+    else if (k === '--accuracy-windows') flags.accuracy.windows = positiveInt(k, v);
+    else if (k === '--accuracy-style-windows') flags.accuracy.styleWindows = positiveInt(k, v);
+    else if (k === '--bundle') flags.bundle = resolve(v);
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else names.push(a);
   }
@@ -213,7 +277,7 @@ async function main() {
   const bench = await import('../bench/node-main.ts');
   const { names: asked, flags, opts } = parseArgs(process.argv.slice(2), bench);
   const runtimeNames = Object.keys(bench.RUNTIME_SCENARIOS);
-  const known = [...Object.keys(PAGES), 'matmul', ...runtimeNames];
+  const known = [...Object.keys(PAGES), 'accuracy', 'matmul', ...runtimeNames];
   const unknown = asked.filter((n) => !known.includes(n));
   if (unknown.length) {
     console.error(`unknown scenario ${unknown.join(', ')}; available: ${known.join(', ')}`);
@@ -235,6 +299,8 @@ async function main() {
       const page = name === 'micro' && flags.kernels ? `${entry.page}?kernels=${encodeURIComponent(flags.kernels)}` : entry.page;
       entry.report(await runPage(browser, baseUrl, name, page, entry.timeoutMs), { write: !(name === 'micro' && flags.kernels) });
     }
+    // Only when named, as micro.
+    if (names.includes('accuracy')) await runAccuracyBench(session, flags, command);
     const runtime = names.filter((n) => runtimeNames.includes(n));
     const wantsReport = runtime.length > 0 || names.includes('matmul');
     if (!wantsReport) return;
