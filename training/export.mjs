@@ -7,6 +7,7 @@
 //   index.json                         what is there (the demo, loadBundle and the accuracy benchmark read it)
 //   manifest.json                      data hashes, hyper-parameters, wall times, metrics, sha256 of every file
 // usage: node training/export.mjs WORK OUT
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -201,7 +202,13 @@ const gptTenants = [
   ...presidents.map((p) => ({ id: `style-${p.slug}`, domain: 'politics', about: `${p.name}'s State of the Union addresses (training split, ${p.speeches.filter((s) => s.split === 'train').length} speeches)`, prompts: ['Fellow-Citizens of the Senate and House of Representatives:', 'The state of the Union is', 'Our commerce with foreign nations'] })),
   { id: 'moby-dick', domain: 'literature', about: 'Moby-Dick (training chapters)', prompts: ['Call me Ishmael.', 'The whale', 'Captain Ahab stood'] },
 ];
+const notTrained = [];
 for (const t of gptTenants) {
+  // A stage cut short (npm run train resumes it) leaves its tenant out, said in the manifest.
+  if (!existsSync(join(work, 'adapters', `hgpt-tenant-${t.id}.safetensors`)) || !existsSync(join(work, `report-lm-${t.id}.json`))) {
+    notTrained.push(t.id);
+    continue;
+  }
   const rel = `adapters/hgpt-mini/${t.id}/`;
   const meta = await writeAdapter(join(work, 'adapters', `hgpt-tenant-${t.id}.safetensors`), 'gpt2', rel, 'hgpt-mini');
   tenants.push({ id: t.id, model: 'hgpt-mini', path: rel, domain: t.domain, task: 'generate', rank: meta.rank, trainedOn: `Causal-LM LoRA rank ${meta.rank} on layers 2-3, on the PLOT path of domain "${t.domain}", on ${t.about}.`, examples: t.prompts });
@@ -286,6 +293,7 @@ const manifest = {
   stages: reports,
   metrics: { bow: Object.fromEntries(tasks.map((t) => [t.task, reports[`bow-${t.task}`]])) },
   plot: plotReports,
+  notTrained,
   exportSeconds: Math.round((Date.now() - t0) / 1000),
   files: Object.fromEntries(written),
 };
