@@ -4,6 +4,7 @@ import { AdapterPool } from '../knowledge/task/pool.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import { nodeGpu } from '../gpu/node.js';
 import { HmiRuntime } from '../runtime/runtime.js';
+import { checkServedHead } from '../runtime/tenant-registry.js';
 import type { ParsedArgs } from './args.js';
 import { CLI_TENANT, prepareTenant, registerTenant, TENANT_VALUED } from './tenant.js';
 
@@ -26,6 +27,8 @@ export async function runClassify(args: ParsedArgs): Promise<ClassifyCliResult> 
   const t = await prepareTenant(args, 'classify', 'bert', true);
   const w = t.adapter.head.get('classifier.weight');
   if (!w) throw new MissingWeightError('classifier.weight', `the adapter ${String(args.flags.get('adapter'))} has no classifier (no classifier.weight in its modules_to_save)`);
+  // tenants.add would refuse it too, but only after the device is open and the model uploaded.
+  checkServedHead(t.adapter, '`hmi infer --adapter` runs an adapter\'s own pooler');
   const c = t.loaded.config;
   const rt = await HmiRuntime.create(await nodeGpu(), t.loaded, directorySource(t.modelDir), {
     store: new MemoryTenantStore(),

@@ -1,5 +1,6 @@
 import type { ModelConfig } from '../model/config.js';
 import type { LoraAdapter } from '../formats/types.js';
+import { AdapterMismatchError } from '../formats/errors.js';
 import { checkAdapter } from '../model/single-lora.js';
 import { packTenant, type TenantMeta } from '../knowledge/task/pack.js';
 import type { TenantStore } from '../knowledge/task/store.js';
@@ -30,6 +31,32 @@ export interface RegistryOptions {
 }
 
 const SYNTHETIC_CHUNK = 256;
+
+/** The head tensors a tenant may carry: what the adapter pool stores per tenant (page-table.ts). */
+const SERVED_HEAD = new Set(['classifier.weight', 'classifier.bias']);
+
+/**
+ * Throws AdapterMismatchError for a head tensor the batched heads would silently ignore. A
+ * batch runs ONE pooler (the base model's) for all its rows and then a classifier per tenant
+ * (MultiTenantLora.encodeHeads), so a tenant's own pooler (PEFT modules_to_save
+ * pooler.dense) would be stored and never run, and its answers would differ from the
+ * adapter's. The single-adapter path (SingleAdapterLora, `hmi infer --adapter`) does run
+ * it. `hint` ends the message (the CLI names its alternative).
+ */
+export function checkServedHead(adapter: LoraAdapter, hint?: string): void {
+  const tail = hint ? `; ${hint}` : '';
+  if (adapter.head.has('pooler.dense.weight') || adapter.head.has('pooler.dense.bias')) {
+    throw new AdapterMismatchError(
+      'pooler.dense',
+      'the multi-tenant runtime serves one shared pooler (the base model\'s) plus a per-tenant classifier, so a tenant\'s own pooler cannot be served; ' +
+        `retrain the adapter with the pooler frozen (modules_to_save: classifier only) or merge its pooler into a base model of its own${tail}`,
+    );
+  }
+  for (const name of adapter.head.keys()) {
+    if (!SERVED_HEAD.has(name)) throw new AdapterMismatchError(name, `the multi-tenant runtime serves only classifier.weight and classifier.bias as a tenant's head${tail}`);
+  }
+}
+
 /** Longest TenantSpec.description: a sentence or two for a dashboard, not a document. */
 export const MAX_DESCRIPTION = 500;
 
@@ -86,6 +113,7 @@ export class TenantRegistry {
         throw new InvalidInputError(`tenant "${spec.id}": a description must be a string of at most ${MAX_DESCRIPTION} characters`);
       }
       checkAdapter(this.options.config, spec.adapter);
+      checkServedHead(spec.adapter);
       if (spec.domain !== undefined) this.hooks.checkDomain(spec.domain, spec.adapter);
       this.hooks.checkFits(spec.id, spec.adapter);
       return packTenant(spec.id, spec.adapter, {
