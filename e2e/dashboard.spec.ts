@@ -4,10 +4,14 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { expect, test, type Locator, type Page } from '@playwright/test';
+import { FIXTURE_TENANTS, makeFixtureBundle, serveBundle, weightsHash } from './fixtures/bundle.js';
 
 // <hmi-dashboard> in Chromium. "demo" tests open the demo page on the real runtime and the
-// embedded model; "fake runtime" tests hand the element a worker runtime hosting the test fake
-// (e2e/fixtures/fake-runtime.ts), which pins the UI's behaviour independently of the model.
+// embedded model (public/models/, trained: its index.json lists the trained tenants); "fake
+// runtime" tests hand the element a worker runtime hosting the test fake
+// (e2e/fixtures/fake-runtime.ts), which pins the UI's behaviour independently of the model,
+// with a fixture bundle (e2e/fixtures/bundle.ts) served next to the model URL when they need
+// trained tenants, and nothing there (index.json 404) when they need none.
 
 const METRIC_FIELDS = [
   'requestsPerSecond',
@@ -41,7 +45,12 @@ async function metricsEvents(page: Page): Promise<{ detail: Record<string, unkno
   return page.evaluate(() => (window as unknown as { metricsEvents: { detail: Record<string, unknown>; at: number; composed: boolean }[] }).metricsEvents);
 }
 
-async function mountWithFake(page: Page, attrs: string, model = '/models/hbert-mini/'): Promise<void> {
+/** Where the fake tests' model lives: a bundle is served there, or nothing (every file 404). */
+const BUNDLE = '/fixture-bundle/';
+const NO_BUNDLE = '/no-bundle/';
+
+async function mountWithFake(page: Page, attrs: string, model = `${NO_BUNDLE}hbert-mini/`): Promise<void> {
+  if (model.startsWith(NO_BUNDLE)) await serveBundle(page, NO_BUNDLE, new Map());
   await page.goto('/e2e/fixtures/blank.html');
   await recordMetrics(page);
   await page.evaluate(
@@ -55,7 +64,7 @@ async function mountWithFake(page: Page, attrs: string, model = '/models/hbert-m
         heartbeatTimeoutMs: 1000,
       });
       const host = document.createElement('div');
-      host.innerHTML = `<hmi-dashboard ${attrs}></hmi-dashboard>`;
+      host.innerHTML = `<hmi-dashboard model="${model}" ${attrs}></hmi-dashboard>`;
       const el = host.firstElementChild as HTMLElement & { runtime: unknown };
       document.body.append(el);
       el.runtime = rt;
@@ -105,7 +114,7 @@ test.describe('dashboard (fake runtime)', () => {
   });
 
   test('on a GPT-2 model the try-it panel streams generated text and the generator mixes in generate()', async ({ page }) => {
-    await mountWithFake(page, 'tenants="10"', '/models/hgpt-mini/');
+    await mountWithFake(page, 'tenants="10"', `${NO_BUNDLE}hgpt-mini/`);
     const el = dashboard(page);
     await expect(el).toHaveAttribute('data-state', 'ready');
     await expect(el.getByRole('button', { name: 'Classify' })).toBeDisabled();
@@ -158,10 +167,192 @@ test.describe('dashboard (fake runtime)', () => {
     await expect(el.getByRole('alert')).toBeHidden();
     await expect(el.locator('.pager')).toContainText('of 20');
   });
+
+  test('without a bundle next to the model there are synthetic tenants only, marked, and no error', async ({ page }) => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await mountWithFake(page, 'tenants="12"');
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    await expect(el.locator('.pager')).toContainText('of 12');
+    await expect(el.locator('tbody tr[data-kind=synthetic]')).toHaveCount(12);
+    await expect(el.locator('tbody tr[data-kind=trained]')).toHaveCount(0);
+    await expect(el.locator('tbody tr[data-tenant=tenant-0] .badge-synthetic')).toHaveText('synthetic');
+    const knowledge = el.locator('.knowledge-card');
+    await expect(knowledge).toContainText('No trained tenants for this model');
+    await expect(knowledge).toContainText('12 synthetic tenants: random weights');
+    await expect(knowledge.getByRole('alert')).toHaveCount(0);
+    await expect(el.getByRole('group', { name: 'Trained tenants' })).toBeHidden();
+    expect(errors).toEqual([]);
+  });
+
+  test('an index.json of an older format (no tenants) is no bundle: synthetic tenants only', async ({ page }) => {
+    const base = '/old-bundle/';
+    const old = JSON.stringify({ generator: 1, models: [{ id: 'hbert-mini', family: 'bert', path: 'hbert-mini/', hash: '0123456789abcdef' }], adapters: [] });
+    await serveBundle(page, base, new Map([['index.json', old]]));
+    await mountWithFake(page, 'tenants="5"', `${base}hbert-mini/`);
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    await expect(el.locator('.pager')).toContainText('of 5');
+    await expect(el.locator('.knowledge-card')).toContainText('No trained tenants for this model');
+    await expect(el.locator('.knowledge-card').getByRole('alert')).toHaveCount(0);
+  });
+
+  test('a bundle that fails to load is reported in place and the synthetic tenants still run', async ({ page }) => {
+    const bundle = makeFixtureBundle();
+    bundle.delete('adapters/hbert-mini/spam/adapter_model.safetensors');
+    await serveBundle(page, BUNDLE, bundle);
+    await mountWithFake(page, 'tenants="5"', `${BUNDLE}hbert-mini/`);
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    const alert = el.locator('.knowledge-card').getByRole('alert');
+    await expect(alert).toContainText('the trained tenants could not be loaded');
+    await expect(alert).toContainText('spam');
+    await expect(el.locator('tbody tr[data-kind=synthetic]')).toHaveCount(5);
+  });
 });
+
+test.describe('dashboard (fake runtime, trained bundle)', () => {
+  test('trained tenants are listed under their domains with labels and training; synthetic ones are marked', async ({ page }) => {
+    await serveBundle(page, BUNDLE, makeFixtureBundle());
+    await mountWithFake(page, 'tenants="20"', `${BUNDLE}hbert-mini/`);
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    // 20 synthetic + the bundle's two hBERT tenants; the trained ones first.
+    await expect(el.locator('.pager')).toContainText('of 22');
+    const rows = el.locator('table[aria-label="Tenants"] tbody tr');
+    await expect(rows.nth(0)).toHaveAttribute('data-tenant', 'party');
+    await expect(rows.nth(1)).toHaveAttribute('data-tenant', 'spam');
+    await expect(el.locator('tbody tr[data-tenant=spam] .badge-trained')).toHaveText('trained');
+    await expect(el.locator('tbody tr[data-tenant=tenant-3] .badge-synthetic')).toHaveText('synthetic');
+    await el.getByRole('searchbox', { name: 'Filter tenants' }).fill('synthetic');
+    await expect(el.locator('.pager')).toContainText('of 20');
+    await el.getByRole('searchbox', { name: 'Filter tenants' }).fill('trained');
+    await expect(el.locator('.pager')).toContainText('of 2');
+
+    // The domain tree: email, politics and literature under general, each with its trained tenants.
+    const tree = el.locator('.domain-tree');
+    for (const d of ['email', 'politics', 'literature']) await expect(tree.locator(`[data-domain=${d}]`)).toHaveAttribute('aria-level', '2');
+    await expect(tree.locator('[data-domain=email] .named')).toHaveText('spam');
+    await expect(tree.locator('[data-domain=politics] .named')).toHaveText('party');
+    await expect(tree.locator('[data-domain=email]')).toContainText('email texts (fixture)');
+    await expect(tree.locator('[data-domain=general]')).toContainText('20 tenants');
+
+    // What each trained tenant knows.
+    const knowledge = el.locator('.knowledge-card');
+    await expect(knowledge).toContainText('Base model hbert-mini: masked language modelling on the fixture corpora');
+    const trained = knowledge.getByRole('table', { name: 'Trained tenants' });
+    await expect(trained.locator('tbody tr')).toHaveCount(2);
+    await expect(trained.locator('tr[data-tenant=spam]')).toContainText('ham, spam');
+    await expect(trained.locator('tr[data-tenant=spam]')).toContainText('SpamAssassin mails, ham or spam (fixture)');
+    await expect(trained.locator('tr[data-tenant=party]')).toContainText('Democratic, Democratic-Republican, Republican');
+    await expect(knowledge).toContainText('20 synthetic tenants: random weights');
+    await expect(knowledge).toContainText('accuracy table in the README');
+  });
+
+  test('try it offers a trained tenant\'s examples in one click and names every label; a synthetic answer is said to be random', async ({ page }) => {
+    await serveBundle(page, BUNDLE, makeFixtureBundle());
+    await mountWithFake(page, 'tenants="10"', `${BUNDLE}hbert-mini/`);
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    const tenant = el.getByLabel('Tenant', { exact: true });
+    // A trained tenant is selected by default.
+    await expect(tenant).toHaveValue('party');
+    await el.getByRole('group', { name: 'Trained tenants' }).getByRole('button', { name: 'spam' }).click();
+    await expect(tenant).toHaveValue('spam');
+    await expect(el.locator('.tenant-about')).toContainText('trained');
+    await expect(el.locator('.tenant-about')).toContainText('labels ham, spam');
+    const examples = el.getByRole('group', { name: 'Examples' }).getByRole('button');
+    await expect(examples).toHaveCount(FIXTURE_TENANTS.spam.examples.length);
+    await examples.first().click();
+    await expect(el.getByLabel('Text', { exact: true })).toHaveValue(FIXTURE_TENANTS.spam.examples[0]);
+    await expect(el.locator('.try-output')).toContainText('spam says');
+    await expect(el.locator('.try-output .score .score-label')).toHaveText(['ham', 'spam']);
+    await expect(el.locator('.try-output .label')).toHaveText(/^(ham|spam)$/);
+    await expect(el.locator('.try-output .synthetic-note')).toHaveCount(0);
+    await expect(el.locator('.try-output')).not.toContainText('#');
+
+    // The knowledge panel opens a tenant in try it.
+    await el.locator('.knowledge-card').getByRole('button', { name: 'party' }).click();
+    await expect(tenant).toHaveValue('party');
+    await expect(el.getByLabel('Text', { exact: true })).toHaveValue(FIXTURE_TENANTS.party.examples[0]);
+    await el.getByRole('button', { name: 'Classify' }).click();
+    await expect(el.locator('.try-output .score .score-label')).toHaveText([...FIXTURE_TENANTS.party.labels]);
+
+    // The picker's suggestions say which are synthetic.
+    await tenant.fill('tenant-');
+    const options = await el.locator('datalist option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).label));
+    expect(options.length).toBeGreaterThan(0);
+    for (const label of options) expect(label).toContain('synthetic');
+    await tenant.fill('tenant-3');
+    await expect(el.locator('.tenant-about')).toContainText('synthetic');
+    await expect(el.getByRole('group', { name: 'Examples' })).toBeHidden();
+    await el.getByRole('button', { name: 'Classify' }).click();
+    await expect(el.locator('.try-output')).toContainText('tenant-3 says');
+    await expect(el.locator('.try-output .synthetic-note')).toContainText('random by construction');
+    await expect(el.locator('.try-output .score .score-label').first()).toHaveText(/^LABEL_0$/);
+  });
+
+  test('the load generator targets the synthetic tenants', async ({ page }) => {
+    await serveBundle(page, BUNDLE, makeFixtureBundle());
+    await mountWithFake(page, 'tenants="20"', `${BUNDLE}hbert-mini/`);
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    await page.evaluate(() => {
+      const d = document.querySelector('hmi-dashboard') as HTMLElement & { loadGenerator: { start(s: object): void } };
+      d.loadGenerator.start({ rate: 100, tenants: 20, skew: 0 });
+    });
+    await expect.poll(async () => Number(await el.locator('[data-counter=completed] dd').textContent())).toBeGreaterThanOrEqual(40);
+    const byKind = await page.evaluate(async () => {
+      const d = document.querySelector('hmi-dashboard') as unknown as { loadGenerator: { stop(): void }; runtime: { tenants: { list(): Promise<{ synthetic: boolean; requests: number }[]> } } };
+      d.loadGenerator.stop();
+      const list = await d.runtime.tenants.list();
+      const sum = (synthetic: boolean): number => list.filter((t) => t.synthetic === synthetic).reduce((a, t) => a + t.requests, 0);
+      return { synthetic: sum(true), trained: sum(false) };
+    });
+    expect(byKind.synthetic).toBeGreaterThanOrEqual(40);
+    expect(byKind.trained).toBe(0);
+  });
+
+  test('on an hGPT model the style tenants stream their continuation of an example prompt', async ({ page }) => {
+    await serveBundle(page, BUNDLE, makeFixtureBundle());
+    await mountWithFake(page, 'tenants="10"', `${BUNDLE}hgpt-mini/`);
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready');
+    await expect(el.locator('.pager')).toContainText('of 12');
+    const picks = el.getByRole('group', { name: 'Trained tenants' }).getByRole('button');
+    await expect(picks).toHaveText(['moby-dick', 'style-abraham-lincoln']);
+    await picks.nth(1).click();
+    await expect(el.locator('.tenant-about')).toContainText("Abraham Lincoln's addresses (fixture)");
+    await el.getByRole('group', { name: 'Examples' }).getByRole('button').first().click();
+    await expect(el.locator('.try-output .prompt')).toHaveText(FIXTURE_TENANTS['style-abraham-lincoln'].examples[0]);
+    await expect(el.locator('.try-output .completion')).toHaveText(/^( w\d+){48}$/);
+    await expect(el.locator('.try-output .synthetic-note')).toHaveCount(0);
+    await expect(el.locator('.domain-tree [data-domain=literature] .named')).toHaveText('moby-dick');
+    await expect(el.locator('.knowledge-card')).toContainText('generates text');
+  });
+});
+
+interface ShippedTenant {
+  id: string;
+  model: string;
+  task: string;
+  labels?: string[];
+  examples?: string[];
+}
+
+/** The trained tenants public/models/index.json ships for a model. */
+async function shippedTenants(page: Page, model: string): Promise<ShippedTenant[]> {
+  const res = await page.request.get('/models/index.json');
+  expect(res.ok(), 'public/models/index.json (the trained bundle) is missing').toBe(true);
+  const index = (await res.json()) as { tenants?: ShippedTenant[] };
+  return (index.tenants ?? []).filter((t) => t.model === model);
+}
 
 test.describe('dashboard (real runtime)', () => {
   test('the demo loads, registers tenants, and shows tenants and throughput under load', async ({ page }) => {
+    const trained = await shippedTenants(page, 'hbert-mini');
+    expect(trained.length).toBeGreaterThan(0);
     await page.addInitScript(() => {
       const w = window as unknown as { states: string[]; progress: string[] };
       w.states = [];
@@ -183,27 +374,84 @@ test.describe('dashboard (real runtime)', () => {
     });
     expect(seen.states).toEqual(['loading', 'registering', 'ready']);
     expect(seen.progress.some((t) => t.startsWith('Registering tenants'))).toBe(true);
-    await expect(el.locator('.pager')).toContainText('of 50');
+    await expect(el.locator('.pager')).toContainText(`of ${50 + trained.length}`);
+    // The trained tenants, first in the table and in the knowledge panel; the synthetic ones marked.
+    await expect(el.locator('tbody tr[data-kind=trained]')).toHaveCount(trained.length);
+    await expect(el.locator('tbody tr[data-tenant=tenant-0] .badge-synthetic')).toHaveText('synthetic');
+    const table = el.locator('.knowledge-card').getByRole('table', { name: 'Trained tenants' });
+    for (const t of trained) {
+      await expect(table.locator(`tr[data-tenant="${t.id}"]`)).toContainText((t.labels ?? []).join(', '));
+    }
+    for (const d of ['email', 'politics']) await expect(el.locator(`.domain-tree [data-domain=${d}]`)).toHaveAttribute('aria-level', '2');
     await expect.poll(async () => Number(await el.locator('[data-kpi=rps]').textContent()), { timeout: 120_000 }).toBeGreaterThan(0);
     await expect.poll(async () => (await metricsEvents(page)).length).toBeGreaterThanOrEqual(2);
     for (const e of await metricsEvents(page)) {
       expect(Object.keys(e.detail).sort()).toEqual([...METRIC_FIELDS].sort());
-      expect(e.detail.tenantsRegistered).toBe(50);
+      expect(e.detail.tenantsRegistered).toBe(50 + trained.length);
     }
     await expect(el.locator('.model-info dl')).toContainText('BERT');
   });
 
-  test('the try-it panel classifies on the real model', async ({ page }) => {
+  test('the try-it panel classifies a trained tenant\'s example, names its labels, and a synthetic one on the real model', async ({ page }) => {
+    const trained = await shippedTenants(page, 'hbert-mini');
+    const spam = trained.find((t) => t.id === 'spam') ?? trained[0];
     await page.goto('/?tenants=50&autostart=0');
     const el = dashboard(page);
     await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
+    await el.getByRole('group', { name: 'Trained tenants' }).getByRole('button', { name: spam.id, exact: true }).click();
+    await el.getByRole('group', { name: 'Examples' }).getByRole('button').first().click();
+    await expect(el.locator('.try-output .label')).not.toBeEmpty({ timeout: 60_000 });
+    await expect(el.locator('.try-output .score .score-label')).toHaveText(spam.labels ?? []);
+    await expect(el.locator('.try-output .score.best')).toHaveCount(1);
+    // A text longer than the model's positions is truncated, not refused.
+    await el.getByLabel('Text', { exact: true }).fill('please read this long mail again and again '.repeat(60));
+    await el.getByRole('button', { name: 'Classify' }).click();
+    await expect(el.locator('.try-output .score.best')).toHaveCount(1, { timeout: 60_000 });
+    await expect(el.locator('.try-output .error-text')).toHaveCount(0);
     await el.getByLabel('Tenant', { exact: true }).fill('tenant-3');
     await el.getByRole('button', { name: 'Classify' }).click();
-    await expect(el.locator('.try-output .label')).not.toBeEmpty({ timeout: 60_000 });
+    await expect(el.locator('.try-output .synthetic-note')).toContainText('random by construction', { timeout: 60_000 });
     await expect(el.locator('.try-output .score.best')).toHaveCount(1);
+    await expect(el.locator('.try-output')).not.toContainText('#');
+  });
+
+  test('on hGPT a style tenant streams its continuation of an example prompt', async ({ page }) => {
+    const trained = await shippedTenants(page, 'hgpt-mini');
+    const style = trained.find((t) => t.id.startsWith('style-')) ?? trained[0];
+    await page.goto('/?model=/models/hgpt-mini/&tenants=10&autostart=0');
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
+    await expect(el.locator('tbody tr[data-kind=trained]')).toHaveCount(Math.min(25, trained.length));
+    await el.getByRole('group', { name: 'Trained tenants' }).getByRole('button', { name: style.id, exact: true }).click();
+    await el.getByRole('group', { name: 'Examples' }).getByRole('button').first().click();
+    await expect(el.locator('.try-output .prompt')).toHaveText(style.examples?.[0] ?? '');
+    await expect(el.locator('.try-output .completion')).not.toBeEmpty({ timeout: 60_000 });
+    await expect(el.locator('.try-output .caret')).toHaveCount(0, { timeout: 120_000 });
+    await expect(el.locator('.try-output .error-text')).toHaveCount(0);
+  });
+
+  test('a custom model with no index.json next to it runs with synthetic tenants only, without errors', async ({ page }) => {
+    // A small synthetic model served where no bundle is (its ../index.json is a 404).
+    const files = makeFixtureBundle({ withWeights: true, hash: weightsHash });
+    const model = new Map([...files].filter(([p]) => p.startsWith('hbert-mini/')));
+    await serveBundle(page, '/custom-models/', model);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.goto('/?model=/custom-models/hbert-mini/&tenants=12&autostart=0');
+    const el = dashboard(page);
+    await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
+    await expect(el.locator('.pager')).toContainText('of 12');
+    await expect(el.locator('tbody tr[data-kind=synthetic]')).toHaveCount(12);
+    await expect(el.locator('.knowledge-card')).toContainText('No trained tenants for this model');
+    await el.getByRole('button', { name: 'Classify' }).click();
+    await expect(el.locator('.try-output .score.best')).toHaveCount(1, { timeout: 60_000 });
+    // The index.json 404 is logged by the browser as a failed resource; nothing else may be.
+    expect(errors.filter((e) => !/404|Not Found/i.test(e))).toEqual([]);
   });
 
   test('when the runtime worker dies the demo says so with Retry, and Retry brings it back', async ({ page }) => {
+    const trained = await shippedTenants(page, 'hbert-mini');
     await page.goto('/?tenants=50');
     const el = dashboard(page);
     await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
@@ -217,7 +465,7 @@ test.describe('dashboard (real runtime)', () => {
     await expect(alert).toContainText('WorkerCrashedError');
     await alert.getByRole('button', { name: 'Retry' }).click();
     await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
-    await expect(el.locator('.pager')).toContainText('of 50');
+    await expect(el.locator('.pager')).toContainText(`of ${50 + trained.length}`);
     await expect.poll(async () => Number(await el.locator('[data-kpi=rps]').textContent()), { timeout: 120_000 }).toBeGreaterThan(0);
   });
 
@@ -258,6 +506,7 @@ test.describe('library build', () => {
   });
 
   test('dist/ copied next to a plain HTML page works from a static server, no bundler', async ({ page }) => {
+    const trained = await shippedTenants(page, 'hbert-mini');
     site = await mkdtemp(join(tmpdir(), 'hmi-site-'));
     const build = spawnSync('npx', ['vite', 'build', '--outDir', join(site, 'dist'), '--emptyOutDir', '--logLevel', 'warn'], { encoding: 'utf8' });
     expect(build.status, build.stderr).toBe(0);
@@ -284,7 +533,7 @@ test.describe('library build', () => {
     await page.goto(`http://localhost:${port}/`);
     const el = dashboard(page);
     await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
-    await expect(el.locator('.pager')).toContainText('of 50');
+    await expect(el.locator('.pager')).toContainText(`of ${50 + trained.length}`);
     await expect.poll(async () => Number(await el.locator('[data-kpi=rps]').textContent()), { timeout: 120_000 }).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,6 @@
-// The demo page: the dashboard on the embedded default model. `?tenants=N`, `?model=URL` and
-// `?autostart=0` adjust it without editing the page.
+// The demo page: the dashboard on the embedded default model, with its trained tenants (the
+// dashboard loads them from models/index.json) and synthetic load tenants. `?tenants=N`,
+// `?model=URL` and `?autostart=0` adjust it without editing the page.
 import type { HmiRuntimeApi } from '../runtime/api.js';
 import '../ui/dashboard.js';
 import { LOAD_TEXTS } from '../ui/load-generator.js';
@@ -13,11 +14,13 @@ if (tenants) dashboard.setAttribute('tenants', tenants);
 if (params.get('autostart') === '0') dashboard.removeAttribute('autostart');
 
 /**
- * Domain knowledge for the demo: the synthetic tenants live in the general domain, whose PLOT
- * is built from the texts the load generator sends, so most tokens skip the lower layers.
+ * Domain knowledge for the synthetic tenants: they live in the general domain. Its PLOT ships
+ * with the trained models; only a model without one (a custom `?model=`) gets a PLOT built here
+ * from the texts the load generator sends, so that most tokens skip the lower layers.
  */
 async function buildDemoPlot(rt: HmiRuntimeApi): Promise<void> {
-  if ((await rt.info()).family !== 'bert') return;
+  // A shipped PLOT's tables are read when first used, so general may look empty here: never overwrite them.
+  if (dashboard.plotSource !== null || (await rt.info()).family !== 'bert') return;
   const general = (await rt.domains.list()).find((d) => d.id === 'general');
   if (general && general.entries === 0) await rt.domains.build('general', LOAD_TEXTS);
 }

@@ -9,18 +9,25 @@
  * synthetic tenants are spread over; default none), `autostart` (start the load generator).
  *
  * It runs its own runtime in a Worker (from `model`, default the embedded hbert-mini), or shows
- * one it is given (`el.runtime = runtime`). Every second it dispatches a bubbling, composed
+ * one it is given (`el.runtime = runtime`). When a bundle index (`<model>/../index.json`, as
+ * public/models/ ships) lists the runtime's model, its trained domains and tenants are loaded
+ * too (loadBundle), and an own runtime reads the bundle's PLOT; the synthetic tenants, random
+ * weights for load, are marked as such wherever tenants are listed. Without a bundle (a custom
+ * model) there are synthetic tenants only. Every second it dispatches a bubbling, composed
  * `hmi-metrics` event whose detail is a HmiMetricsDetail. `data-state` on the host tells where
  * it is: loading, registering, ready, error or unsupported.
  */
 import type { HmiRuntimeApi, MetricsSnapshot, Progress, RuntimeInfo } from '../runtime/api.js';
+import { BUNDLE_INDEX, BUNDLE_VERSION, BundleModelMismatchError, bundleModelFor, bundlePlotSource, loadBundle, parseBundleIndex, type BundleIndex } from '../runtime/bundle.js';
 import { createWorkerRuntime } from '../worker/client.js';
+import { TenantCatalog } from './catalog.js';
 import { ThroughputChart } from './chart.js';
 import { h, meter } from './dom.js';
 import { DomainTree } from './domain-tree.js';
 import { formatBytes, formatCount, formatMs, formatPercent, formatRate } from './format.js';
 import { LoadGenerator } from './load-generator.js';
 import { LoadPanel } from './load-panel.js';
+import { KnowledgePanel, NO_BUNDLE, type BundleView } from './knowledge-panel.js';
 import { ErrorView, ProgressView, unsupportedNotice } from './notices.js';
 import { DASHBOARD_CSS } from './styles.js';
 import { TenantTable } from './tenant-table.js';
@@ -53,6 +60,35 @@ export function defaultModelUrl(): string {
   return import.meta.env.DEV ? new URL(`/${MODEL_DIR}`, document.baseURI).href : new URL(MODEL_DIR, import.meta.url).href;
 }
 
+const withSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`);
+
+/** A bundle index and the directory its paths are relative to. */
+interface Bundle {
+  readonly base: string;
+  readonly index: BundleIndex;
+}
+
+/**
+ * The bundle next to a model directory (`<model>/../index.json`), or null when there is none in
+ * this format: no file (a custom model), an older index (the synthetic generator's), or a page a
+ * static host serves for any path. A bundle that is there but broken throws BundleFormatError.
+ */
+async function readBundleNextTo(modelUrl: string): Promise<Bundle | null> {
+  const base = new URL('../', withSlash(modelUrl)).href;
+  const url = base + BUNDLE_INDEX;
+  const res = await fetch(url).catch(() => null);
+  if (!res?.ok) return null;
+  const json: unknown = await res.json().catch(() => null);
+  if (typeof json !== 'object' || json === null || (json as { version?: unknown }).version !== BUNDLE_VERSION) return null;
+  return { base, index: parseBundleIndex(json, url) };
+}
+
+/** The PLOT the bundle ships for the model at `modelUrl` (an own runtime's createRuntime option). */
+function plotSourceFor(bundle: Bundle | null, modelUrl: string): string | undefined {
+  const model = bundle?.index.models.find((m) => new URL(m.path, bundle.base).href === withSlash(modelUrl));
+  return bundle && model ? bundlePlotSource(bundle.index, model.id, bundle.base) : undefined;
+}
+
 let instances = 0;
 
 export class HmiDashboard extends HTMLElement {
@@ -64,7 +100,9 @@ export class HmiDashboard extends HTMLElement {
   private given: HmiRuntimeApi | null = null;
   private active: HmiRuntimeApi | null = null;
   private info: RuntimeInfo | null = null;
-  private tenantIds: string[] = [];
+  private readonly catalog = new TenantCatalog();
+  private bundle: BundleView = NO_BUNDLE;
+  private shippedPlot: string | null = null;
   private run = 0;
   private started = false;
   private poller: ReturnType<typeof setInterval> | null = null;
@@ -89,6 +127,7 @@ export class HmiDashboard extends HTMLElement {
   private readonly table = new TenantTable();
   private readonly load: LoadPanel;
   private readonly tryIt: TryItPanel;
+  private readonly knowledge: KnowledgePanel;
   private readonly domainTree = new DomainTree();
   private readonly plotLine = h('p', { class: 'muted small' });
   private readonly infoList = h('dl', { class: 'info' });
@@ -98,13 +137,17 @@ export class HmiDashboard extends HTMLElement {
     this.shadow = this.attachShadow({ mode: 'open' });
     this.generator = new LoadGenerator(
       { classify: (t, x) => this.rt().classify(t, x), generate: (t, x, o) => this.rt().generate(t, x, o) },
-      () => this.tenantIds,
+      () => this.catalog.loadIds,
       Math.random,
       (e) => this.onRequestError(e),
     );
     this.errors = new ErrorView(() => this.start());
     this.load = new LoadPanel(this.generator, `${this.uid}-load`);
-    this.tryIt = new TryItPanel(() => this.active, () => this.tenantIds, `${this.uid}-try`);
+    this.tryIt = new TryItPanel(() => this.active, () => this.catalog, `${this.uid}-try`);
+    this.knowledge = new KnowledgePanel((id) => {
+      this.tryIt.select(id);
+      this.shadow.querySelector('.try-card')?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    });
 
     const kpi = (key: string, label: string): HTMLElement => {
       const value = h('div', { class: 'value', 'data-kpi': key }, '–');
@@ -134,6 +177,7 @@ export class HmiDashboard extends HTMLElement {
         card('span-4 memory', 'Memory', this.pool.root, this.kv.root, this.memoryStats),
         card('span-6 load-card', 'Load generator', this.load.root),
         card('span-6 try-card', 'Try it', this.tryIt.root),
+        card('span-12 knowledge-card', 'What the tenants know', this.knowledge.root),
         card('span-12 tenants', 'Tenants', this.table.root),
         card('span-6 domains', 'Domain knowledge', this.plotLine, h('slot', { name: 'domains' }, this.domainTree.root)),
         card('span-6 model-info', 'Model', this.infoList),
@@ -166,6 +210,11 @@ export class HmiDashboard extends HTMLElement {
 
   get state(): DashboardState {
     return this.current;
+  }
+
+  /** The bundle's PLOT that the own runtime reads (createRuntime `plotSource`), or null. */
+  get plotSource(): string | null {
+    return this.shippedPlot;
   }
 
   /** The load generator, for pages that script the dashboard. */
@@ -241,6 +290,10 @@ export class HmiDashboard extends HTMLElement {
     try {
       await this.releaseOwn();
       if (stale()) return;
+      // Read once, for the PLOT option of an own runtime and for the tenants of any runtime.
+      const bundleRead = readBundleNextTo(this.modelUrl());
+      bundleRead.catch(() => undefined); // awaited below; an error is reported there
+      this.shippedPlot = null;
       if (this.given) {
         this.active = this.given;
       } else {
@@ -253,10 +306,15 @@ export class HmiDashboard extends HTMLElement {
         }
         this.progress.show('Loading model');
         this.setState('loading', 'loading model');
-        const model = this.getAttribute('model') || defaultModelUrl();
+        const model = this.modelUrl();
         this.modelLine.textContent = model;
+        // Read first: the runtime takes the bundle's PLOT as an option.
+        const plotSource = plotSourceFor(await bundleRead.catch(() => null), model);
+        if (stale()) return;
+        this.shippedPlot = plotSource ?? null;
         const rt = await createWorkerRuntime({
           model,
+          ...(plotSource !== undefined ? { plotSource } : {}),
           onProgress: (p: Progress) => !stale() && this.progress.show('Loading model', p),
         });
         if (stale()) {
@@ -271,6 +329,9 @@ export class HmiDashboard extends HTMLElement {
       this.showInfo(this.info);
       this.progress.show('Registering tenants');
       this.setState('registering', 'registering tenants');
+      // Trained knowledge first: a page may spread its synthetic tenants over the bundle's domains.
+      this.bundle = await this.loadTrained(rt, this.info, bundleRead, (p) => !stale() && this.progress.show('Loading trained tenants', p));
+      if (stale()) return;
       const count = Math.max(0, Math.floor(Number(this.getAttribute('tenants') ?? DEFAULT_TENANTS)) || 0);
       const domains = (this.getAttribute('tenant-domains') ?? '')
         .split(',')
@@ -283,11 +344,13 @@ export class HmiDashboard extends HTMLElement {
       if (stale()) return;
       await this.refreshTenants(rt);
       if (stale()) return;
+      // Also when the tenants are as before (a restart): the bundle's outcome may differ.
+      this.knowledge.render(this.bundle, this.catalog.synthetic.length);
       this.progress.hide();
       this.body.hidden = false;
       // Created once visible and styled, so it has a width and the theme's colors.
       this.chart ??= new ThroughputChart(this.chartBox, this.chartColors());
-      this.load.setLimits(this.tenantIds.length, this.info.family === 'gpt2' ? 'generate' : 'classify');
+      this.load.setLimits(this.catalog.size, this.info.family === 'gpt2' ? 'generate' : 'classify');
       this.tryIt.setFamily(this.info.family);
       this.tryIt.refresh();
       this.setState('ready');
@@ -314,19 +377,62 @@ export class HmiDashboard extends HTMLElement {
     }
   }
 
+  /** The model directory of an own runtime, and where a given runtime's bundle is looked for. */
+  private modelUrl(): string {
+    return new URL(this.getAttribute('model') || defaultModelUrl(), document.baseURI).href;
+  }
+
+  /**
+   * Registers the trained domains and tenants of the runtime's model from the bundle next to
+   * `model` (`bundleRead`). No bundle, or one for other weights (a custom model), means
+   * synthetic tenants only; a bundle that fails to load is shown in the knowledge panel and the
+   * dashboard goes on without it, unless the worker died.
+   */
+  private async loadTrained(rt: HmiRuntimeApi, info: RuntimeInfo, bundleRead: Promise<Bundle | null>, onProgress: (p: Progress) => void): Promise<BundleView> {
+    try {
+      const bundle = await bundleRead;
+      if (!bundle) return NO_BUNDLE;
+      try {
+        bundleModelFor(bundle.index, info, bundle.base);
+      } catch (e) {
+        if (e instanceof BundleModelMismatchError) return NO_BUNDLE;
+        throw e;
+      }
+      const loaded = await loadBundle(rt, bundle.base, { onProgress });
+      return {
+        model: { id: loaded.model.id, trainedOn: loaded.model.trainedOn ?? '' },
+        domains: loaded.domains.map((d) => ({ id: d.id, trainedOn: d.trainedOn ?? '' })),
+        tenants: loaded.tenants.map((t) => ({
+          id: t.id,
+          domain: t.domain ?? 'general',
+          task: t.task,
+          labels: t.labels ?? [],
+          trainedOn: t.trainedOn ?? '',
+          examples: t.examples ?? [],
+        })),
+        error: null,
+      };
+    } catch (e) {
+      if (e instanceof Error && e.name === 'WorkerCrashedError') throw e;
+      console.warn('hmi-dashboard: the trained tenants were not loaded:', e);
+      return { ...NO_BUNDLE, error: e instanceof Error ? e : new Error(String(e)) };
+    }
+  }
+
   private async refreshTenants(rt: HmiRuntimeApi): Promise<void> {
     const list = await rt.tenants.list();
-    if (list.length !== this.tenantIds.length) {
-      this.tenantIds = list.map((t) => t.id).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    if (this.catalog.update(list, this.bundle.tenants)) {
       this.tryIt.refresh();
+      this.knowledge.render(this.bundle, this.catalog.synthetic.length);
     }
-    this.table.setTenants(list);
+    this.table.setTenants(list, this.catalog);
     // A runtime without a domain tree (e.g. hGPT) still shows its tenants' domains.
     const domains = await rt.domains.list().catch((e: unknown) => {
       if (e instanceof Error && e.name === 'WorkerCrashedError') throw e;
       return [];
     });
-    this.domainTree.render(domains, list);
+    const about = new Map(this.bundle.domains.filter((d) => d.trainedOn).map((d) => [d.id, d.trainedOn]));
+    this.domainTree.render(domains, list, { about, isReal: (id) => this.catalog.get(id)?.synthetic === false });
   }
 
   private async poll(run: number): Promise<void> {

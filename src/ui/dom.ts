@@ -13,6 +13,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   return el;
 }
 
+/** The children that are there: for replaceChildren, which takes no null. */
+export function present(...children: Child[]): (Node | string)[] {
+  return children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false && c !== '');
+}
+
 /** A labelled meter: `role=meter` so screen readers announce the value, a bar for the eye. */
 export function meter(label: string): { root: HTMLElement; set(value: number, max: number, text: string): void } {
   const fill = h('span', { class: 'meter-fill' });

@@ -1,6 +1,7 @@
 /**
  * The domain knowledge tree: each node with its tenants, how full its PLOT is and how often it
- * answers. Tenants whose domain is not a node (e.g. "no PLOT, all layers") get a row of their own.
+ * answers, and (for a trained bundle's domains) what its lower layers were adapted on. Tenants
+ * whose domain is not a node (e.g. "no PLOT, all layers") get a row of their own.
  */
 import type { DomainInfo, TenantInfo } from '../runtime/api.js';
 import { h } from './dom.js';
@@ -9,6 +10,15 @@ import { formatBytes, formatCount, formatPercent } from './format.js';
 interface Counts {
   tenants: number;
   resident: number;
+  /** Ids of its real (non-synthetic) tenants: few, so each is named under its node. */
+  named: string[];
+}
+
+export interface DomainTreeExtras {
+  /** What each domain was trained on, by id (a bundle's domains; others have none). */
+  readonly about?: ReadonlyMap<string, string>;
+  /** Whether a tenant is real (named under its domain) rather than synthetic (only counted). */
+  readonly isReal?: (tenantId: string) => boolean;
 }
 
 /** Whose lower layers the node runs, and whether its misses take an ancestor's entries. */
@@ -18,15 +28,24 @@ function layersNote(d: DomainInfo): string {
   return `${layers}${d.policy === 'inherit' ? ' · misses inherit' : ''}`;
 }
 
+/** Names the node's real tenants (a few); synthetic ones, thousands, are only counted. */
+function named(c: Counts | undefined): HTMLElement | null {
+  if (!c?.named.length) return null;
+  const ids = [...c.named].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return h('span', { class: 'named small' }, ...ids.map((id) => h('span', { class: 'badge badge-trained', 'data-tenant': id }, id)));
+}
+
 export class DomainTree {
   readonly root = h('ul', { class: 'domain-tree', role: 'tree', 'aria-label': 'Domain knowledge tree' });
 
-  render(domains: readonly DomainInfo[], tenants: readonly TenantInfo[]): void {
+  render(domains: readonly DomainInfo[], tenants: readonly TenantInfo[], extras: DomainTreeExtras = {}): void {
+    const about = extras.about ?? new Map<string, string>();
     const counts = new Map<string, Counts>();
     for (const t of tenants) {
-      const c = counts.get(t.domain) ?? { tenants: 0, resident: 0 };
+      const c = counts.get(t.domain) ?? { tenants: 0, resident: 0, named: [] };
       c.tenants++;
       if (t.residency === 'gpu') c.resident++;
+      if (extras.isReal?.(t.id)) c.named.push(t.id);
       counts.set(t.domain, c);
     }
     const children = new Map<string | null, DomainInfo[]>();
@@ -40,7 +59,7 @@ export class DomainTree {
     const rows: HTMLElement[] = [];
     const walk = (parent: string | null, depth: number): void => {
       for (const d of (children.get(parent) ?? []).sort((a, b) => a.id.localeCompare(b.id))) {
-        rows.push(this.node(d, counts.get(d.id), depth));
+        rows.push(this.node(d, counts.get(d.id), depth, about.get(d.id)));
         walk(d.id, depth + 1);
       }
     };
@@ -50,7 +69,7 @@ export class DomainTree {
     if (rows.length === 0) this.root.append(h('li', { class: 'muted' }, 'No domains yet.'));
   }
 
-  private node(d: DomainInfo, c: Counts | undefined, depth: number): HTMLElement {
+  private node(d: DomainInfo, c: Counts | undefined, depth: number, about: string | undefined): HTMLElement {
     const fill = d.budgetEntries > 0 ? Math.min(1, d.entries / d.budgetEntries) : 0;
     return h(
       'li',
@@ -63,6 +82,8 @@ export class DomainTree {
         h('span', { class: 'plot-bar' }, h('span', { style: `inline-size:${(fill * 100).toFixed(1)}%` })),
         `${formatCount(d.entries)} entries · ${d.lookups > 0 ? `${formatPercent(d.hitRate)} hits` : 'no lookups yet'}`,
       ),
+      about ? h('span', { class: 'about muted small' }, about) : null,
+      named(c),
     );
   }
 
@@ -73,6 +94,7 @@ export class DomainTree {
       h('span', { class: 'tree' }, h('strong', {}, id)),
       h('span', { class: 'muted small' }, `${formatCount(c.tenants)} tenants · ${formatCount(c.resident)} on GPU`),
       h('span', { class: 'plot muted small' }, 'no PLOT: lower layers computed'),
+      named(c),
     );
   }
 }

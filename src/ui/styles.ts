@@ -126,12 +126,18 @@ header.top .model { color: var(--hmi-muted); font-family: var(--hmi-mono); font-
 .try-output .result { margin: 6px 0; font-size: 15px; }
 .try-output .label { color: var(--hmi-accent); }
 .scores { display: grid; gap: 4px; }
-.score { display: grid; grid-template-columns: 12ch 1fr 5ch; gap: 8px; align-items: center; font-size: 12.5px; }
+.score { display: grid; grid-template-columns: minmax(6ch, 22ch) 1fr 5ch; gap: 8px; align-items: center; font-size: 12.5px; }
 .score-label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .score-bar { block-size: 8px; background: var(--hmi-border); border-radius: 999px; overflow: hidden; }
 .score-bar span { display: block; block-size: 100%; background: var(--hmi-muted); border-radius: inherit; }
 .score.best .score-bar span { background: var(--hmi-accent); }
 .score-value { text-align: end; font-variant-numeric: tabular-nums; color: var(--hmi-muted); }
+.picks, .examples { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; }
+button.chip { padding: 2px 10px; border-radius: 999px; font-size: 12.5px; max-inline-size: 100%; }
+button.chip[aria-pressed=true] { border-color: var(--hmi-accent); background: color-mix(in srgb, var(--hmi-accent) 12%, var(--hmi-surface)); }
+button.chip.example { max-inline-size: 32ch; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; text-align: start; }
+.tenant-about { margin: 2px 0; }
+.synthetic-note { color: var(--hmi-warn); margin: 6px 0 0; }
 .generated .prompt { color: var(--hmi-muted); }
 .generated .completion { font-weight: 600; }
 .caret { display: inline-block; inline-size: .5em; block-size: 1em; background: var(--hmi-accent); vertical-align: text-bottom; animation: pulse .6s infinite alternate; }
@@ -153,13 +159,21 @@ tbody tr:hover { background: var(--hmi-bg); }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 11.5px; font-weight: 600; }
 .badge-gpu { background: color-mix(in srgb, var(--hmi-accent) 16%, transparent); color: var(--hmi-accent); }
 .badge-store { background: var(--hmi-bg); color: var(--hmi-muted); border: 1px solid var(--hmi-border); }
+.badge-trained { background: color-mix(in srgb, var(--hmi-ok) 16%, transparent); color: var(--hmi-ok); }
+.badge-synthetic { background: color-mix(in srgb, var(--hmi-warn) 16%, transparent); color: var(--hmi-warn); }
 
 .domain-tree { list-style: none; margin: 0; padding: 0; }
 .domain-tree li { display: grid; grid-template-columns: 1fr auto; gap: 2px 12px; padding: 8px 0 8px calc(var(--depth, 0) * 18px); border-bottom: 1px dashed var(--hmi-border); }
 .domain-tree .tree { font-family: var(--hmi-mono); font-size: 12.5px; }
 .domain-tree .plot { grid-column: 1 / -1; display: flex; align-items: center; gap: 8px; font-size: 12px; color: var(--hmi-muted); }
+.domain-tree .about, .domain-tree .named { grid-column: 1 / -1; }
+.domain-tree .named { display: flex; flex-wrap: wrap; gap: 4px; }
 .plot-bar { flex: 0 0 120px; block-size: 6px; border-radius: 999px; background: var(--hmi-border); overflow: hidden; }
 .plot-bar span { display: block; block-size: 100%; background: var(--hmi-accent-2); }
+.knowledge p { margin: 0 0 10px; }
+.knowledge td.wrap { white-space: normal; min-inline-size: 30ch; }
+.knowledge td { vertical-align: top; }
+button.link { border: 0; background: none; padding: 0; color: var(--hmi-accent); font-weight: 600; text-decoration: underline; }
 dl.info { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 0; }
 dl.info dt { color: var(--hmi-muted); }
 dl.info dd { margin: 0; font-family: var(--hmi-mono); font-size: 12.5px; overflow-wrap: anywhere; }

@@ -1,38 +1,57 @@
 /**
  * Every tenant, paginated: thousands of rows would make the DOM the bottleneck, so only one
- * page is ever rendered. Filter by id or domain, sort by any column, state survives refreshes.
+ * page is ever rendered. Filter by id, domain or kind, sort by any column, state survives
+ * refreshes. Trained tenants come first by default and synthetic ones carry a badge saying so.
  */
 import type { TenantInfo } from '../runtime/api.js';
+import type { TenantCatalog, TenantEntry } from './catalog.js';
 import { h } from './dom.js';
 import { formatBytes, formatCount, formatMs } from './format.js';
 
-type Key = 'id' | 'domain' | 'residency' | 'rank' | 'bytes' | 'requests' | 'p50Ms' | 'p99Ms';
+type Key = 'id' | 'kind' | 'domain' | 'residency' | 'rank' | 'bytes' | 'requests' | 'p50Ms' | 'p99Ms';
 
-const COLUMNS: readonly { key: Key; label: string; numeric: boolean; cell(t: TenantInfo): Node | string }[] = [
-  { key: 'id', label: 'Tenant', numeric: false, cell: (t) => t.id },
-  { key: 'domain', label: 'Domain', numeric: false, cell: (t) => t.domain || 'general' },
+interface Row {
+  readonly info: TenantInfo;
+  readonly entry: TenantEntry | undefined;
+  /** 0 trained, 1 synthetic: the sort order of the kind column. */
+  readonly kind: number;
+}
+
+const kindBadge = (r: Row): Node =>
+  r.kind === 0
+    ? h('span', { class: 'badge badge-trained', title: r.entry?.about || undefined }, 'trained')
+    : h('span', { class: 'badge badge-synthetic', title: r.entry?.about || undefined }, 'synthetic');
+
+const COLUMNS: readonly { key: Key; label: string; numeric: boolean; cell(r: Row): Node | string }[] = [
+  { key: 'id', label: 'Tenant', numeric: false, cell: (r) => r.info.id },
+  { key: 'kind', label: 'Kind', numeric: false, cell: kindBadge },
+  { key: 'domain', label: 'Domain', numeric: false, cell: (r) => r.info.domain || 'general' },
   {
     key: 'residency',
     label: 'Residency',
     numeric: false,
-    cell: (t) => h('span', { class: `badge badge-${t.residency}` }, t.residency === 'gpu' ? 'GPU pool' : 'IndexedDB'),
+    cell: (r) => h('span', { class: `badge badge-${r.info.residency}` }, r.info.residency === 'gpu' ? 'GPU pool' : 'IndexedDB'),
   },
-  { key: 'rank', label: 'Rank', numeric: true, cell: (t) => String(t.rank) },
-  { key: 'bytes', label: 'Size', numeric: true, cell: (t) => formatBytes(t.bytes) },
-  { key: 'requests', label: 'Requests', numeric: true, cell: (t) => formatCount(t.requests) },
-  { key: 'p50Ms', label: 'p50', numeric: true, cell: (t) => formatMs(t.p50Ms) },
-  { key: 'p99Ms', label: 'p99', numeric: true, cell: (t) => formatMs(t.p99Ms) },
+  { key: 'rank', label: 'Rank', numeric: true, cell: (r) => String(r.info.rank) },
+  { key: 'bytes', label: 'Size', numeric: true, cell: (r) => formatBytes(r.info.bytes) },
+  { key: 'requests', label: 'Requests', numeric: true, cell: (r) => formatCount(r.info.requests) },
+  { key: 'p50Ms', label: 'p50', numeric: true, cell: (r) => formatMs(r.info.p50Ms) },
+  { key: 'p99Ms', label: 'p99', numeric: true, cell: (r) => formatMs(r.info.p99Ms) },
 ];
+
+function sortValue(r: Row, key: Key): number | string {
+  return key === 'kind' ? r.kind : r.info[key];
+}
 
 const PAGE_SIZE = 25;
 
 export class TenantTable {
   readonly root: HTMLElement;
-  private rows: readonly TenantInfo[] = [];
-  private view: TenantInfo[] = [];
+  private rows: readonly Row[] = [];
+  private view: Row[] = [];
   private page = 0;
-  private sortKey: Key = 'requests';
-  private descending = true;
+  private sortKey: Key = 'kind';
+  private descending = false;
   private filter = '';
   private readonly body: HTMLTableSectionElement;
   private readonly headers = new Map<Key, HTMLElement>();
@@ -41,7 +60,7 @@ export class TenantTable {
   private readonly next: HTMLButtonElement;
 
   constructor() {
-    const search = h('input', { type: 'search', placeholder: 'Filter by tenant or domain', 'aria-label': 'Filter tenants' });
+    const search = h('input', { type: 'search', placeholder: 'Filter: tenant, domain, trained, synthetic', 'aria-label': 'Filter tenants' });
     search.addEventListener('input', () => {
       this.filter = search.value.trim().toLowerCase();
       this.page = 0;
@@ -70,8 +89,11 @@ export class TenantTable {
     this.render();
   }
 
-  setTenants(rows: readonly TenantInfo[]): void {
-    this.rows = rows;
+  setTenants(rows: readonly TenantInfo[], catalog: TenantCatalog): void {
+    this.rows = rows.map((info) => {
+      const entry = catalog.get(info.id);
+      return { info, entry, kind: entry && !entry.synthetic ? 0 : 1 };
+    });
     this.render();
   }
 
@@ -91,21 +113,32 @@ export class TenantTable {
 
   private render(): void {
     const f = this.filter;
-    this.view = f ? this.rows.filter((t) => t.id.toLowerCase().includes(f) || t.domain.toLowerCase().includes(f)) : [...this.rows];
+    const kinds = ['trained', 'synthetic'];
+    this.view = f
+      ? this.rows.filter((r) => r.info.id.toLowerCase().includes(f) || r.info.domain.toLowerCase().includes(f) || kinds[r.kind].startsWith(f))
+      : [...this.rows];
     const key = this.sortKey;
     const dir = this.descending ? -1 : 1;
     this.view.sort((a, b) => {
-      const x = a[key];
-      const y = b[key];
+      const x = sortValue(a, key);
+      const y = sortValue(b, key);
       const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y), 'en', { numeric: true });
-      return c * dir || a.id.localeCompare(b.id, 'en', { numeric: true });
+      // Within a kind, the busiest first: what the load generator is doing shows on page one.
+      const busier = key === 'kind' ? b.info.requests - a.info.requests : 0;
+      return c * dir || busier || a.info.id.localeCompare(b.info.id, 'en', { numeric: true });
     });
     const pages = Math.max(1, Math.ceil(this.view.length / PAGE_SIZE));
     this.page = Math.min(Math.max(0, this.page), pages - 1);
     const start = this.page * PAGE_SIZE;
     const slice = this.view.slice(start, start + PAGE_SIZE);
     this.body.replaceChildren(
-      ...slice.map((t) => h('tr', { 'data-tenant': t.id }, ...COLUMNS.map((c) => h('td', { class: c.numeric ? 'num' : undefined }, c.cell(t))))),
+      ...slice.map((r) =>
+        h(
+          'tr',
+          { 'data-tenant': r.info.id, 'data-kind': kinds[r.kind] },
+          ...COLUMNS.map((c) => h('td', { class: c.numeric ? 'num' : undefined }, c.cell(r))),
+        ),
+      ),
     );
     if (slice.length === 0) {
       this.body.append(h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'empty' }, this.rows.length ? 'No tenant matches the filter.' : 'No tenants registered yet.')));
