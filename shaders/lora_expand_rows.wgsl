@@ -4,7 +4,8 @@
 // Shapes: tmp [rows, tmpStride] f32 (from lora_shrink*); y [rows, outDim] f32, updated in place.
 // pool: the same f32 pages, read as vec4f: requires pageFloats % 4 == 0 (pages 16-byte aligned).
 //   B_t stored transposed: row k of B_t^T on pages table[bOff + k*pagesPerRow + pg],
-//   pagesPerRow = ceil(outDim/H). tiles / table / metadata: as lora_expand.
+//   pagesPerRow = ceil(outDim/H). Params, tiles, table and their addressing:
+//   shaders/lora_prelude.wgsl, prepended by src/kernels/lora-expand.ts.
 // Why: in a decode step every tile has one row, and lora_expand's 4-row x 4-column block would
 //   spend 3/4 of its work on repeated rows. Here a thread walks its tile's rows one at a time,
 //   16 consecutive columns each as 4 vec4 loads of B^T (one tmp load serves 16 columns).
@@ -14,44 +15,25 @@
 //   outDim repeat the last group (inside its page) and are not written.
 // Dispatch: grid1d(numTiles * colGroups, 64), colGroups = ceil(outDim/16);
 //   flat g = (wid.x + wid.y*nwg.x)*64 + lid, tile = g / colGroups, columns 16*(g % colGroups) .. +15.
-struct Params {
-  rows: u32,
-  outDim: u32,
-  pageFloats: u32,
-  tmpStride: u32,
-  colGroups: u32,
-  tileOffset: u32,
-  numTiles: u32,
-  metaOffset: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> tmp: array<f32>;
 @group(0) @binding(2) var<storage, read> pool: array<vec4f>;
-@group(0) @binding(3) var<storage, read> tiles: array<vec4u>;
-@group(0) @binding(4) var<storage, read> table: array<u32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let g = (wid.x + wid.y * nwg.x) * 64u + lid;
-  let t = g / p.colGroups;
-  if (t >= p.numTiles) { return; }
-  let cg = g - t * p.colGroups;
-  let tile = tiles[p.tileOffset + t];
-  let m = p.metaOffset + tile.z * 4u;
-  let rank = min(table[m], p.tmpStride);
-  if (rank == 0u || tile.y == 0u || tile.x >= p.rows || tile.y > p.rows - tile.x) { return; }  // no u32 wrap-around
-  let scale = bitcast<f32>(table[m + 1u]);
+  let w = expandWork(wid, lid, nwg);
+  if (!w.valid) { return; }
+  let outDim = p.dim;
+  let tile = w.tile;
 
   let H = p.pageFloats;
   let H4 = H / 4u;
   let lastPage = arrayLength(&pool) / H4 - 1u;
-  let pagesPerRow = (p.outDim + H - 1u) / H;
-  let bOff = table[m + 3u];
-  let c0 = cg * 16u;
+  let perRow = pagesPerRow();
+  let bOff = loraBPages(w.slotMeta);
+  let c0 = w.cg * 16u;
   // First column of each of the 4 groups, past outDim clamped to the last group's first column.
-  let cl = ((p.outDim - 1u) / 4u) * 4u;
+  let cl = ((outDim - 1u) / 4u) * 4u;
   let c = min(vec4u(c0, c0 + 4u, c0 + 8u, c0 + 12u), vec4u(cl));
   let cp = c / H;
   let co = (c - cp * H) / 4u;
@@ -69,39 +51,39 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     // Branch outside the k loop: the loop body stays branch-free.
     if (onePage) {
       let pageAt = bOff + cp.x;
-      for (var k = 0u; k < rank; k++) {
+      for (var k = 0u; k < w.rank; k++) {
         let v = tmp[tb + k];
-        let base = min(table[pageAt + k * pagesPerRow], lastPage) * H4;
+        let base = pageBase(pageAt + k * perRow, lastPage, H4);
         a0 += v * pool[base + co.x];
         a1 += v * pool[base + co.y];
         a2 += v * pool[base + co.z];
         a3 += v * pool[base + co.w];
       }
     } else {
-      for (var k = 0u; k < rank; k++) {
-        let rowBase = bOff + k * pagesPerRow;
+      for (var k = 0u; k < w.rank; k++) {
+        let rowBase = bOff + k * perRow;
         let v = tmp[tb + k];
-        a0 += v * pool[min(table[rowBase + cp.x], lastPage) * H4 + co.x];
-        a1 += v * pool[min(table[rowBase + cp.y], lastPage) * H4 + co.y];
-        a2 += v * pool[min(table[rowBase + cp.z], lastPage) * H4 + co.z];
-        a3 += v * pool[min(table[rowBase + cp.w], lastPage) * H4 + co.w];
+        a0 += v * pool[pageBase(rowBase + cp.x, lastPage, H4) + co.x];
+        a1 += v * pool[pageBase(rowBase + cp.y, lastPage, H4) + co.y];
+        a2 += v * pool[pageBase(rowBase + cp.z, lastPage, H4) + co.z];
+        a3 += v * pool[pageBase(rowBase + cp.w, lastPage, H4) + co.w];
       }
     }
-    let yb = row * p.outDim + c0;
-    if (c0 + 16u <= p.outDim) {
+    let yb = row * outDim + c0;
+    if (c0 + 16u <= outDim) {
       for (var j = 0u; j < 4u; j++) {
-        y[yb + j] += scale * a0[j];
-        y[yb + 4u + j] += scale * a1[j];
-        y[yb + 8u + j] += scale * a2[j];
-        y[yb + 12u + j] += scale * a3[j];
+        y[yb + j] += w.scale * a0[j];
+        y[yb + 4u + j] += w.scale * a1[j];
+        y[yb + 8u + j] += w.scale * a2[j];
+        y[yb + 12u + j] += w.scale * a3[j];
       }
     } else {
-      let nc = p.outDim - c0;
+      let nc = outDim - c0;
       for (var j = 0u; j < nc; j++) {
         let q = j / 4u;
         var a = a0;
         if (q == 1u) { a = a1; } else if (q == 2u) { a = a2; } else if (q == 3u) { a = a3; }
-        y[yb + j] += scale * a[j - q * 4u];
+        y[yb + j] += w.scale * a[j - q * 4u];
       }
     }
   }

@@ -5,7 +5,8 @@
 //   vec4f: requires outDim % 4 == 0.
 // pool: the same f32 pages, read as vec4f: requires pageFloats % 4 == 0. B_t stored transposed:
 //   row k of B_t^T on pages table[bOff + k*pagesPerRow + pg], pagesPerRow = ceil(outDim/H).
-// tiles / table / metadata: as lora_expand.
+// Params, tiles, table and their addressing: shaders/lora_prelude.wgsl, prepended by
+//   src/kernels/lora-expand.ts.
 // Why: lora_expand's 4 rows x 4 columns read B^T one float at a time and update y one float at a
 //   time. Here the 4 columns of B^T come in one vec4 load (H % 4 == 0 keeps a group of 4 on one
 //   page) and each row's 4 outputs go back as one vec4 read-modify-write.
@@ -15,68 +16,45 @@
 //   count repeat the last one and are not written.
 // Dispatch: grid1d(numTiles * colGroups, 64), colGroups = outDim/4;
 //   flat g = (wid.x + wid.y*nwg.x)*64 + lid, tile = g / colGroups, columns 4*(g % colGroups) .. +3.
-struct Params {
-  rows: u32,
-  outDim: u32,
-  pageFloats: u32,
-  tmpStride: u32,
-  colGroups: u32,
-  tileOffset: u32,
-  numTiles: u32,
-  metaOffset: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> tmp: array<f32>;
 @group(0) @binding(2) var<storage, read> pool: array<vec4f>;
-@group(0) @binding(3) var<storage, read> tiles: array<vec4u>;
-@group(0) @binding(4) var<storage, read> table: array<u32>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let g = (wid.x + wid.y * nwg.x) * 64u + lid;
-  let t = g / p.colGroups;
-  if (t >= p.numTiles) { return; }
-  let cg = g - t * p.colGroups;
-  let tile = tiles[p.tileOffset + t];
-  let m = p.metaOffset + tile.z * 4u;
-  let rank = min(table[m], p.tmpStride);
-  if (rank == 0u || tile.y == 0u || tile.x >= p.rows || tile.y > p.rows - tile.x) { return; }  // no u32 wrap-around
-  let scale = bitcast<f32>(table[m + 1u]);
+  let w = expandWork(wid, lid, nwg);
+  if (!w.valid) { return; }
+  let outDim = p.dim;
+  let tile = w.tile;
 
   let H = p.pageFloats;
   let H4 = H / 4u;
   let lastPage = arrayLength(&pool) / H4 - 1u;
-  let pagesPerRow = (p.outDim + H - 1u) / H;
-  let bOff = table[m + 3u];
-  let c0 = cg * 4u;
+  let perRow = pagesPerRow();
+  let bOff = loraBPages(w.slotMeta);
+  let c0 = w.cg * 4u;
   let cp = c0 / H;
   let co = (c0 - cp * H) / 4u;
   let s = p.tmpStride;
-  let last = tile.y - 1u;
-  let t0 = tile.x * s;
-  let t1 = (tile.x + min(1u, last)) * s;
-  let t2 = (tile.x + min(2u, last)) * s;
-  let t3 = (tile.x + min(3u, last)) * s;
+  let tr = tileRows4(tile, s);
 
   // a_r: row r's 4 columns.
   var a0 = vec4f(0.0);
   var a1 = vec4f(0.0);
   var a2 = vec4f(0.0);
   var a3 = vec4f(0.0);
-  for (var k = 0u; k < rank; k++) {
-    let b = pool[min(table[bOff + k * pagesPerRow + cp], lastPage) * H4 + co];
-    a0 += tmp[t0 + k] * b;
-    a1 += tmp[t1 + k] * b;
-    a2 += tmp[t2 + k] * b;
-    a3 += tmp[t3 + k] * b;
+  for (var k = 0u; k < w.rank; k++) {
+    let b = pool[pageBase(bOff + k * perRow + cp, lastPage, H4) + co];
+    a0 += tmp[tr.x + k] * b;
+    a1 += tmp[tr.y + k] * b;
+    a2 += tmp[tr.z + k] * b;
+    a3 += tmp[tr.w + k] * b;
   }
 
-  let yb = tile.x * (p.outDim / 4u) + cg;
-  let out4 = p.outDim / 4u;
-  y[yb] += scale * a0;
-  if (tile.y > 1u) { y[yb + out4] += scale * a1; }
-  if (tile.y > 2u) { y[yb + 2u * out4] += scale * a2; }
-  if (tile.y > 3u) { y[yb + 3u * out4] += scale * a3; }
+  let out4 = outDim / 4u;
+  let yb = tile.x * out4 + w.cg;
+  y[yb] += w.scale * a0;
+  if (tile.y > 1u) { y[yb + out4] += w.scale * a1; }
+  if (tile.y > 2u) { y[yb + 2u * out4] += w.scale * a2; }
+  if (tile.y > 3u) { y[yb + 3u * out4] += w.scale * a3; }
 }

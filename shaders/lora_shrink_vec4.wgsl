@@ -4,9 +4,8 @@
 // Shapes: x [rows, inDim] f32 read as vec4f: requires inDim % 4 == 0; tmp [rows, tmpStride] f32
 //   (only k < r_t written).
 // pool: the same f32 pages, read as vec4f: requires pageFloats % 4 == 0 (pages 16-byte aligned).
-// tiles / table: as lora_shrink (tile vec4u (rowStart, rowCount 1..4, slot, 0); metadata
-//   (rank, scale bits, aOff, bOff) at metaOffset + slot*4; A_t row k on pages
-//   table[aOff + k*pagesPerRow + pg]).
+// Params, tiles, table and their addressing: shaders/lora_prelude.wgsl, prepended by
+//   src/kernels/lora-shrink.ts (Params.dim = inDim, Params.groups = kCount).
 // Why: lora_shrink's block of 4 rows x 4 ranks issues 8 scalar loads per 16 FMAs. Here every
 //   load is a vec4 (4 consecutive j of one x row or one A row): 8 vec4 loads feed 64 FMAs, as in
 //   matmul_rb4x4, which is what a CPU-style Vulkan (SwiftShader) runs fastest. A one-row tile
@@ -19,22 +18,8 @@
 //   the tile's count and ranks past the tenant's repeat the last one and are not written.
 // Dispatch: grid1d(numTiles * kGroups, 64), kGroups = ceil(kCount/4); flat
 //   g = (wid.x + wid.y*nwg.x)*64 + lid, tile = g / kGroups, ranks 4*(g % kGroups) .. +3.
-struct Params {
-  rows: u32,
-  inDim: u32,
-  pageFloats: u32,
-  tmpStride: u32,
-  kCount: u32,
-  tileOffset: u32,
-  numTiles: u32,
-  metaOffset: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
 @group(0) @binding(2) var<storage, read> pool: array<vec4f>;
-@group(0) @binding(3) var<storage, read> tiles: array<vec4u>;
-@group(0) @binding(4) var<storage, read> table: array<u32>;
 @group(0) @binding(5) var<storage, read_write> tmp: array<f32>;
 
 // One j of 4 ranks into a row's accumulator: the order lora_shrink adds them in.
@@ -49,48 +34,33 @@ fn madd(acc: vec4f, xv: vec4f, a0: vec4f, a1: vec4f, a2: vec4f, a3: vec4f) -> ve
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let g = (wid.x + wid.y * nwg.x) * 64u + lid;
-  let kGroups = (p.kCount + 3u) / 4u;
-  let t = g / kGroups;
-  if (t >= p.numTiles) { return; }
-  let k0 = (g - t * kGroups) * 4u;
-  let tile = tiles[p.tileOffset + t];
-  let m = p.metaOffset + tile.z * 4u;
-  let rank = min(min(table[m], p.tmpStride), p.kCount);
-  if (k0 >= rank || tile.y == 0u || tile.x >= p.rows || tile.y > p.rows - tile.x) { return; }  // no u32 wrap-around
+  let w = shrinkWork(wid, lid, nwg);
+  if (!w.valid) { return; }
+  let inDim = p.dim;
+  let tile = w.tile;
 
   let H = p.pageFloats;
   let H4 = H / 4u;
   let lastPage = arrayLength(&pool) / H4 - 1u;
-  let pagesPerRow = (p.inDim + H - 1u) / H;
-  let kl = rank - 1u;
-  let aOff = table[m + 2u];
-  let r0 = aOff + k0 * pagesPerRow;
-  let r1 = aOff + min(k0 + 1u, kl) * pagesPerRow;
-  let r2 = aOff + min(k0 + 2u, kl) * pagesPerRow;
-  let r3 = aOff + min(k0 + 3u, kl) * pagesPerRow;
-  let in4 = p.inDim / 4u;
-  let last = tile.y - 1u;
-  let x0 = tile.x * in4;
-  let x1 = (tile.x + min(1u, last)) * in4;
-  let x2 = (tile.x + min(2u, last)) * in4;
-  let x3 = (tile.x + min(3u, last)) * in4;
+  let r = rankRows4(loraAPages(w.slotMeta), w.k0, w.rank, pagesPerRow());
+  let in4 = inDim / 4u;
+  let xr = tileRows4(tile, in4);
 
   var acc0 = vec4f(0.0);
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var pg = 0u; pg < pagesPerRow; pg++) {
-    let b0 = min(table[r0 + pg], lastPage) * H4;
-    let b1 = min(table[r1 + pg], lastPage) * H4;
-    let b2 = min(table[r2 + pg], lastPage) * H4;
-    let b3 = min(table[r3 + pg], lastPage) * H4;
+  for (var pg = 0u; pg < pagesPerRow(); pg++) {
+    let b0 = pageBase(r.x + pg, lastPage, H4);
+    let b1 = pageBase(r.y + pg, lastPage, H4);
+    let b2 = pageBase(r.z + pg, lastPage, H4);
+    let b3 = pageBase(r.w + pg, lastPage, H4);
     let e0 = pg * H4;
     let n4 = min(H4, in4 - e0);
     // A decode step's tiles hold one row each: skip the three repeated rows' work.
     if (tile.y == 1u) {
       for (var e = 0u; e < n4; e++) {
-        acc0 = madd(acc0, x[x0 + e0 + e], pool[b0 + e], pool[b1 + e], pool[b2 + e], pool[b3 + e]);
+        acc0 = madd(acc0, x[xr.x + e0 + e], pool[b0 + e], pool[b1 + e], pool[b2 + e], pool[b3 + e]);
       }
       continue;
     }
@@ -100,16 +70,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       let a2 = pool[b2 + e];
       let a3 = pool[b3 + e];
       let j = e0 + e;
-      acc0 = madd(acc0, x[x0 + j], a0, a1, a2, a3);
-      acc1 = madd(acc1, x[x1 + j], a0, a1, a2, a3);
-      acc2 = madd(acc2, x[x2 + j], a0, a1, a2, a3);
-      acc3 = madd(acc3, x[x3 + j], a0, a1, a2, a3);
+      acc0 = madd(acc0, x[xr.x + j], a0, a1, a2, a3);
+      acc1 = madd(acc1, x[xr.y + j], a0, a1, a2, a3);
+      acc2 = madd(acc2, x[xr.z + j], a0, a1, a2, a3);
+      acc3 = madd(acc3, x[xr.w + j], a0, a1, a2, a3);
     }
   }
   let s = p.tmpStride;
-  let nk = min(4u, rank - k0);
+  let nk = min(4u, w.rank - w.k0);
   for (var j = 0u; j < nk; j++) {
-    let k = k0 + j;
+    let k = w.k0 + j;
     tmp[tile.x * s + k] = acc0[j];
     if (tile.y > 1u) { tmp[(tile.x + 1u) * s + k] = acc1[j]; }
     if (tile.y > 2u) { tmp[(tile.x + 2u) * s + k] = acc2[j]; }

@@ -4,7 +4,10 @@
 //   x = T(i)[1] + T(i+1)[0] + T(i-1)[2] + pos[position] + typeRow
 //   out[r,:] = (x - mean) / sqrt(var + eps) * gamma + beta   (biased variance)
 // T(i-1) / T(i+1) are dropped at the edges of the sequence.
-// Shapes: values [slots, 3H] f32 row-major (slot s = its window's vectors 0 | 1 | 2);
+// Shapes: values: the cached entries, slot s = its window's 3H values (vectors 0 | 1 | 2); how
+//   they are stored (f32, or f16 packed in u32) is the value prelude's, prepended by
+//   src/kernels/plot-combine.ts: shaders/plot_values_f32_prelude.wgsl or
+//   shaders/plot_values_f16_prelude.wgsl (binding 1, slotBase(), value()). Compute is f32.
 //   rowMeta u32 [rows, 4] = (slot of T(i), flags, position id, LN set); flags bit 0: row r-1
 //   holds T(i-1), bit 1: row r+1 holds T(i+1) (so the neighbours' slots are rowMeta[r±1].slot);
 //   pos [posRows, H]; typeRow [H] (token type 0's embedding); ln [numLn, 2H] = gamma | beta;
@@ -14,10 +17,10 @@
 //   row, grid1d(rows, 1): row = wid.x + wid.y * nwg.x. x is
 // recomputed in each of the three sweeps rather than kept in workgroup memory, so H has no
 // upper bound; the reads are few per element and cached.
-struct Params { rows: u32, hidden: u32, eps: f32, slots: u32, posRows: u32, numLn: u32 }
+// slotWords: u32 words per f16 slot (read by the f16 prelude only).
+struct Params { rows: u32, hidden: u32, eps: f32, slots: u32, posRows: u32, numLn: u32, slotWords: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> values: array<f32>;
 @group(0) @binding(2) var<storage, read> rowMeta: array<u32>;
 @group(0) @binding(3) var<storage, read> pos: array<f32>;
 @group(0) @binding(4) var<storage, read> typeRow: array<f32>;
@@ -38,10 +41,6 @@ fn workgroupSum(v: f32, lid: u32) -> f32 {
 
 struct Row { self_: u32, prev: u32, next: u32, hasPrev: bool, hasNext: bool, posBase: u32 }
 
-fn slotBase(slot: u32) -> u32 {
-  return min(slot, p.slots - 1u) * 3u * p.hidden;
-}
-
 fn rowOf(r: u32) -> Row {
   let flags = rowMeta[r * 4u + 1u];
   let hasPrev = (flags & 1u) != 0u && r > 0u;
@@ -57,9 +56,9 @@ fn rowOf(r: u32) -> Row {
 }
 
 fn combined(row: Row, c: u32) -> f32 {
-  var x = values[row.self_ + p.hidden + c] + pos[row.posBase + c] + typeRow[c];
-  if (row.hasNext) { x += values[row.next + c]; }
-  if (row.hasPrev) { x += values[row.prev + 2u * p.hidden + c]; }
+  var x = value(row.self_ + p.hidden + c) + pos[row.posBase + c] + typeRow[c];
+  if (row.hasNext) { x += value(row.next + c); }
+  if (row.hasPrev) { x += value(row.prev + 2u * p.hidden + c); }
   return x;
 }
 

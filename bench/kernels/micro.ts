@@ -28,7 +28,7 @@ import { encodeGelu, type GeluForm } from '../../src/kernels/gelu.js';
 import { encodeKvScatter } from '../../src/kernels/kv-scatter.js';
 import { encodeLayerNorm } from '../../src/kernels/layernorm.js';
 import { encodeLoraExpand, type LoraExpandParams } from '../../src/kernels/lora-expand.js';
-import { encodeLoraShrink, type LoraKernelVariant, type LoraShrinkParams } from '../../src/kernels/lora-shrink.js';
+import { chooseLoraVariant, encodeLoraShrink, type LoraKernelVariant, type LoraShrinkParams } from '../../src/kernels/lora-shrink.js';
 import { encodePlotCombine, f16SlotWords, packCombineMeta } from '../../src/kernels/plot-combine.js';
 import { encodeScatterRows } from '../../src/kernels/scatter-rows.js';
 import { encodeSoftmax } from '../../src/kernels/softmax.js';
@@ -690,8 +690,9 @@ function allCases(ctx: GpuContext): Case[] {
   const decode = loraBatch('decode');
   const ffnIn = loraBatch('prefill', 4 * H, H);
   const ffnOut = loraBatch('prefill', H, 4 * H);
-  // MultiTenantLora's choice when widths and pageFloats are multiples of 4 (H = 128 here):
-  // shrink vec4 always (it has a one-row path), expand rows for decode and vec4 for prefill.
+  // The runtime's choice (MultiTenantLora calls the same function) is marked on its row.
+  const chosen = (op: 'shrink' | 'expand', b: LoraBatch): LoraKernelVariant =>
+    chooseLoraVariant(op, { pageFloats: H, dim: op === 'shrink' ? b.inDim : b.outDim, oneRowTiles: b === decode });
   return [
     addCase(),
     attentionCase('thread', attn),
@@ -709,13 +710,13 @@ function allCases(ctx: GpuContext): Case[] {
     kvScatterCase(),
     layerNormCase(undefined, wg),
     ...(wg === 64 ? [] : [layerNormCase(64, wg)]),
-    ...(['vec4', 'block', 'rows'] as const).map((v) => loraShrinkCase(prefill, v, 'vec4')),
-    ...(['vec4', 'block'] as const).map((v) => loraShrinkCase(ffnIn, v, 'vec4')),
-    ...(['vec4', 'rows', 'block'] as const).map((v) => loraShrinkCase(decode, v, 'vec4')),
-    ...(['vec4', 'block', 'rows'] as const).map((v) => loraExpandCase(prefill, v, 'vec4')),
-    ...(['vec4', 'block'] as const).map((v) => loraExpandCase(ffnOut, v, 'vec4')),
-    loraExpandCase(decode, 'rows', 'rows'),
-    loraExpandCase(decode, 'block', 'rows'),
+    ...(['vec4', 'block', 'rows'] as const).map((v) => loraShrinkCase(prefill, v, chosen('shrink', prefill))),
+    ...(['vec4', 'block'] as const).map((v) => loraShrinkCase(ffnIn, v, chosen('shrink', ffnIn))),
+    ...(['vec4', 'rows', 'block'] as const).map((v) => loraShrinkCase(decode, v, chosen('shrink', decode))),
+    ...(['vec4', 'block', 'rows'] as const).map((v) => loraExpandCase(prefill, v, chosen('expand', prefill))),
+    ...(['vec4', 'block'] as const).map((v) => loraExpandCase(ffnOut, v, chosen('expand', ffnOut))),
+    loraExpandCase(decode, 'rows', chosen('expand', decode)),
+    loraExpandCase(decode, 'block', chosen('expand', decode)),
     plotCombineCase('f32'),
     plotCombineCase('f16'),
     scatterRowsCase(),

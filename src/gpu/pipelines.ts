@@ -13,6 +13,17 @@ export interface KernelSpec {
   readonly bindings: readonly BindingKind[];
 }
 
+/**
+ * A kernel's WGSL source with its shared preludes (shaders/*_prelude.wgsl, the matmul
+ * epilogue) in front. WGSL resolves module-scope names in any order, so a prelude may call a
+ * function the kernel defines (e.g. an attention core calling its key resolver) and the
+ * reverse; composing in TypeScript keeps the ?raw imports working alike under Vite, Vitest
+ * and bin/wgsl-hook.mjs.
+ */
+export function composeWgsl(...parts: readonly string[]): string {
+  return parts.join('\n');
+}
+
 export type OverrideConstants = Readonly<Record<string, number>>;
 
 export interface CachedPipeline {

@@ -1,8 +1,9 @@
-import code from '../../shaders/attention_paged.wgsl?raw';
-import threadCode from '../../shaders/attention_paged_thread.wgsl?raw';
+import code from '../../shaders/attention.wgsl?raw';
+import threadCode from '../../shaders/attention_thread.wgsl?raw';
+import pagedKeys from '../../shaders/attention_keys_paged_prelude.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 import { checkPagedKv, type PagedKvArgs } from './kv-scatter.js';
@@ -14,10 +15,13 @@ export const ATTENTION_PAGED_MAX_HEAD_DIM = 256;
 
 const BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'storage'] as const;
 
-/** The variants of attention.ts: 'workgroup' for GPUs, 'thread' (one invocation per row and head) for CPU adapters. */
+/**
+ * The variants of attention.ts: 'workgroup' for GPUs, 'thread' (one invocation per row and
+ * head) for CPU adapters. The same cores as attention.ts; only the key resolver differs.
+ */
 export const attentionPagedKernels: Readonly<Record<AttentionVariant, KernelSpec>> = {
-  workgroup: { name: 'attention_paged', code, bindings: BINDINGS },
-  thread: { name: 'attention_paged_thread', code: threadCode, bindings: BINDINGS },
+  workgroup: { name: 'attention_paged', code: composeWgsl(pagedKeys, code), bindings: BINDINGS },
+  thread: { name: 'attention_paged_thread', code: composeWgsl(pagedKeys, threadCode), bindings: BINDINGS },
 };
 
 
@@ -36,7 +40,7 @@ export interface AttentionPagedArgs extends PagedKvArgs {
 
 /**
  * Causal attention of every active sequence's new rows over its cached keys/values in the
- * paged pool, one dispatch for all sequences; see shaders/attention_paged.wgsl.
+ * paged pool, one dispatch for all sequences; see shaders/attention_keys_paged_prelude.wgsl.
  */
 export function encodeAttentionPaged(ctx: GpuContext, pass: GPUComputePassEncoder, a: AttentionPagedArgs): void {
   const name = 'attention_paged';

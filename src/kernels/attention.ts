@@ -1,8 +1,9 @@
 import code from '../../shaders/attention.wgsl?raw';
 import threadCode from '../../shaders/attention_thread.wgsl?raw';
+import contiguousKeys from '../../shaders/attention_keys_contiguous_prelude.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 import { isCpuAdapter } from './adapter-kind.js';
@@ -19,8 +20,8 @@ const BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage'] 
 export type AttentionVariant = 'workgroup' | 'thread';
 
 export const attentionKernels: Readonly<Record<AttentionVariant, KernelSpec>> = {
-  workgroup: { name: 'attention', code, bindings: BINDINGS },
-  thread: { name: 'attention_thread', code: threadCode, bindings: BINDINGS },
+  workgroup: { name: 'attention', code: composeWgsl(contiguousKeys, code), bindings: BINDINGS },
+  thread: { name: 'attention_thread', code: composeWgsl(contiguousKeys, threadCode), bindings: BINDINGS },
 };
 
 export function defaultAttentionVariant(ctx: GpuContext): AttentionVariant {
@@ -54,7 +55,8 @@ export interface AttentionArgs {
 
 /**
  * Scaled-dot-product attention (scale 1/sqrt(headDim)) for many sequences of different
- * lengths in one dispatch; see shaders/attention.wgsl for positions, causality and masks.
+ * lengths in one dispatch; see shaders/attention_keys_contiguous_prelude.wgsl for positions,
+ * causality and masks, shaders/attention.wgsl for the algorithm.
  */
 export function encodeAttention(ctx: GpuContext, pass: GPUComputePassEncoder, a: AttentionArgs): void {
   const name = 'attention';

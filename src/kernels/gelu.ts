@@ -1,15 +1,16 @@
+import prelude from '../../shaders/gelu_prelude.wgsl?raw';
 import code from '../../shaders/gelu.wgsl?raw';
 import inplaceCode from '../../shaders/gelu_inplace.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 
 export type GeluForm = 'erf' | 'tanh';
 
-export const geluKernel: KernelSpec = { name: 'gelu', code, bindings: ['uniform', 'read', 'storage'] };
-export const geluInplaceKernel: KernelSpec = { name: 'gelu_inplace', code: inplaceCode, bindings: ['uniform', 'storage'] };
+export const geluKernel: KernelSpec = { name: 'gelu', code: composeWgsl(prelude, code), bindings: ['uniform', 'read', 'storage'] };
+export const geluInplaceKernel: KernelSpec = { name: 'gelu_inplace', code: composeWgsl(prelude, inplaceCode), bindings: ['uniform', 'storage'] };
 
 export interface GeluArgs {
   x: BufferRef;

@@ -1,19 +1,21 @@
 import code from '../../shaders/lora_expand.wgsl?raw';
 import rowsCode from '../../shaders/lora_expand_rows.wgsl?raw';
 import vec4Code from '../../shaders/lora_expand_vec4.wgsl?raw';
+import prelude from '../../shaders/lora_prelude.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { checkRowsVariant, checkVec4Variant, type LoraKernelVariant } from './lora-shrink.js';
 
+// Each variant is the shared LoRA prelude (uniforms, tiles, page table) + its own kernel body.
 export const loraExpandKernel: KernelSpec = {
   name: 'lora_expand',
-  code,
+  code: composeWgsl(prelude, code),
   bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'],
 };
 
-export const loraExpandRowsKernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_rows', code: rowsCode };
-export const loraExpandVec4Kernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_vec4', code: vec4Code };
+export const loraExpandRowsKernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_rows', code: composeWgsl(prelude, rowsCode) };
+export const loraExpandVec4Kernel: KernelSpec = { ...loraExpandKernel, name: 'lora_expand_vec4', code: composeWgsl(prelude, vec4Code) };
 
 export interface LoraExpandBuffers {
   /** [rows, tmpStride], from lora_shrink */

@@ -1,19 +1,21 @@
 import code from '../../shaders/lora_shrink.wgsl?raw';
 import rowsCode from '../../shaders/lora_shrink_rows.wgsl?raw';
 import vec4Code from '../../shaders/lora_shrink_vec4.wgsl?raw';
+import prelude from '../../shaders/lora_prelude.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 
+// Each variant is the shared LoRA prelude (uniforms, tiles, page table) + its own kernel body.
 export const loraShrinkKernel: KernelSpec = {
   name: 'lora_shrink',
-  code,
+  code: composeWgsl(prelude, code),
   bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'],
 };
 
-export const loraShrinkRowsKernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_rows', code: rowsCode };
-export const loraShrinkVec4Kernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_vec4', code: vec4Code };
+export const loraShrinkRowsKernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_rows', code: composeWgsl(prelude, rowsCode) };
+export const loraShrinkVec4Kernel: KernelSpec = { ...loraShrinkKernel, name: 'lora_shrink_vec4', code: composeWgsl(prelude, vec4Code) };
 
 /**
  * 'block': a thread computes 4 rows of a tile with scalar loads (any shape). 'vec4': the same
@@ -39,6 +41,29 @@ export function vec4VariantFits(pageFloats: number, dim: number): boolean {
 
 export function checkVec4Variant(pageFloats: number, dim: number): void {
   if (!vec4VariantFits(pageFloats, dim)) throw new ShapeError(`the 'vec4' LoRA kernels need pageFloats (${pageFloats}) and the module's width (${dim}) to be multiples of 4`);
+}
+
+/** What chooseLoraVariant needs to know of one LoRA dispatch. */
+export interface LoraVariantShape {
+  readonly pageFloats: number;
+  /** The module's inDim (shrink) or outDim (expand). */
+  readonly dim: number;
+  /** Every tile holds one row (a decode step). */
+  readonly oneRowTiles: boolean;
+}
+
+/**
+ * The kernel a shrink or expand runs, for the runtime and the micro-benchmark alike. The
+ * variants are bit-identical, so this is about speed only: shrink takes vec4 whenever the
+ * width allows (it has a one-row path for decode); expand takes rows for decode, where the
+ * 4-row block would waste 3/4 of its work, and vec4 otherwise; a pool or width that is not a
+ * multiple of 4 falls back to the block kernel (or rows, for a decode shrink).
+ */
+export function chooseLoraVariant(op: 'shrink' | 'expand', s: LoraVariantShape): LoraKernelVariant {
+  if (!rowsVariantFits(s.pageFloats)) return 'block';
+  const vec4 = vec4VariantFits(s.pageFloats, s.dim);
+  if (op === 'shrink') return vec4 ? 'vec4' : s.oneRowTiles ? 'rows' : 'block';
+  return s.oneRowTiles ? 'rows' : vec4 ? 'vec4' : 'block';
 }
 
 /** Rows per tile: a tile is up to this many consecutive rows of one segment (one tenant). */

@@ -1,3 +1,4 @@
+import geluPrelude from '../../shaders/gelu_prelude.wgsl?raw';
 import epilogue from '../../shaders/matmul_epilogue.wgsl?raw';
 import naiveCode from '../../shaders/matmul_naive.wgsl?raw';
 import tiledCode from '../../shaders/matmul_tiled.wgsl?raw';
@@ -5,7 +6,7 @@ import rb4x4Code from '../../shaders/matmul_rb4x4.wgsl?raw';
 import rb4x4Vec4Code from '../../shaders/matmul_rb4x4_vec4.wgsl?raw';
 import { dispatch, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec, OverrideConstants } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec, type OverrideConstants } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'rb4x4';
@@ -41,7 +42,7 @@ export interface MatmulArgs extends MatmulShape {
 }
 
 const BINDINGS = ['uniform', 'read', 'read', 'read', 'storage'] as const;
-const kernel = (name: string, code: string): KernelSpec => ({ name, code: `${epilogue}\n${code}`, bindings: BINDINGS });
+const kernel = (name: string, code: string): KernelSpec => ({ name, code: composeWgsl(geluPrelude, epilogue, code), bindings: BINDINGS });
 
 export const matmulKernels = {
   naive: kernel('matmul_naive', naiveCode),
@@ -64,7 +65,7 @@ export function matmulShapeClass(s: MatmulShape): string {
 
 const choiceTables = new WeakMap<GpuContext, Map<string, MatmulVariant>>();
 
-/** The per-context table of autotuned variants by shape class, filled by src/gpu/autotune.ts. */
+/** The per-context table of autotuned variants by shape class, filled by ./matmul-autotune.ts. */
 export function matmulChoiceTable(ctx: GpuContext): Map<string, MatmulVariant> {
   let t = choiceTables.get(ctx);
   if (!t) {

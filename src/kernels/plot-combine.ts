@@ -1,15 +1,17 @@
 import code from '../../shaders/plot_combine.wgsl?raw';
-import codeF16 from '../../shaders/plot_combine_f16.wgsl?raw';
+import f32Values from '../../shaders/plot_values_f32_prelude.wgsl?raw';
+import f16Values from '../../shaders/plot_values_f16_prelude.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { rowReductionWorkgroup } from './adapter-kind.js';
 import { requireElements, requireInts } from './check-shapes.js';
 
 const BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
-export const plotCombineKernel: KernelSpec = { name: 'plot_combine', code, bindings: BINDINGS };
-export const plotCombineF16Kernel: KernelSpec = { name: 'plot_combine_f16', code: codeF16, bindings: BINDINGS };
+// One kernel, two ways of reading the cache: f32 values read directly, f16 ones unpacked from u32.
+export const plotCombineKernel: KernelSpec = { name: 'plot_combine', code: composeWgsl(f32Values, code), bindings: BINDINGS };
+export const plotCombineF16Kernel: KernelSpec = { name: 'plot_combine_f16', code: composeWgsl(f16Values, code), bindings: BINDINGS };
 
 /** Bit of a row's flags: the previous row is T(i-1) of the same sequence. */
 export const HAS_PREV = 1;
@@ -63,11 +65,10 @@ export function encodePlotCombine(ctx: GpuContext, pass: GPUComputePassEncoder, 
   const wg = a.workgroupSize ?? rowReductionWorkgroup(ctx);
   if (!Number.isInteger(wg) || wg < 1 || wg > 256) throw new ShapeError(`${k}: workgroupSize must be an integer in 1..256, got ${wg}`);
   if (a.rows === 0) return;
-  const params = new Params().u32(a.rows).u32(a.hidden).f32(a.eps).u32(a.slots).u32(a.posRows).u32(a.numLn);
-  if (a.dtype === 'f16') params.u32(words);
+  const params = new Params().u32(a.rows).u32(a.hidden).f32(a.eps).u32(a.slots).u32(a.posRows).u32(a.numLn).u32(words).done();
   dispatch(ctx, pass, spec, {
     constants: { WG: wg },
-    params: params.done(),
+    params,
     buffers: [a.values, a.meta, a.pos, a.typeRow, a.ln, a.out],
     workgroups: grid1d(a.rows, 1),
   });

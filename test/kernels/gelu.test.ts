@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeGelu, type GeluForm } from '../../src/kernels/gelu.js';
+import { encodeMatmul, MATMUL_VARIANTS } from '../../src/kernels/matmul.js';
 import { erf, geluRef } from '../../src/kernels/cpu/gelu.js';
 import { run } from '../../src/gpu/dispatch.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';
@@ -62,6 +63,26 @@ describe('gelu kernel', () => {
       if (err >= 1e-6) throw new Error(`erf error ${err} at x=${x[i]}`);
     }
   });
+
+  // The fused epilogue and the standalone kernel are the two paths a layer's activation takes
+  // (without / with a LoRA applier): they must agree to the bit, for every matmul variant.
+  for (const form of ['erf', 'tanh'] as const) {
+    it(`${form} form: bit-identical to the matmul epilogue's GELU`, async () => {
+      const ctx = await testContext();
+      const n = 20_001;
+      const x = Float32Array.from({ length: n }, (_, i) => -12 + (24 * i) / (n - 1));
+      x.set(EXTREMES);
+      const want = await geluOnGpu(x, form, false);
+      // x @ [[1]] (K = N = 1, alpha 1, no bias) leaves x exact, so y is the epilogue's gelu(x).
+      const [gx, gw, gy] = await Promise.all([uploadBuffer(ctx, x, 'x'), uploadBuffer(ctx, new Float32Array([1]), 'w'), allocBuffer(ctx, n * 4, 'y')]);
+      for (const variant of MATMUL_VARIANTS) {
+        run(ctx, (pass) => encodeMatmul(ctx, pass, { x: gx, w: gw, y: gy, M: n, N: 1, K: 1, wLayout: 'kn', activation: form === 'erf' ? 'gelu_erf' : 'gelu_tanh', variant }));
+        const got = await readF32(ctx, gy, n);
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), variant).toBe(true);
+      }
+      for (const b of [gx, gw, gy]) b.destroy();
+    });
+  }
 
   it('rejects bad shapes with ShapeError', async () => {
     const ctx = await testContext();

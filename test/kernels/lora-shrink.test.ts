@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors.js';
-import { encodeLoraShrink, type LoraShrinkParams } from '../../src/kernels/lora-shrink.js';
+import { chooseLoraVariant, encodeLoraShrink, type LoraShrinkParams } from '../../src/kernels/lora-shrink.js';
 import { loraShrinkRef } from '../../src/kernels/cpu/lora-shrink.js';
 import { run } from '../../src/gpu/dispatch.js';
 import { readF32, uploadBuffer } from '../../src/gpu/buffers.js';
@@ -163,5 +163,15 @@ describe('lora_shrink kernel', () => {
       expect(out.every(Number.isFinite)).toBe(true);
       expectClose(out, loraShrinkRef({ x, pool: b.pool, tiles: b.tiles, table, tmp: tmp0 }, p), 1e-5, 1e-4);
     }
+  });
+});
+
+describe('chooseLoraVariant', () => {
+  it('picks vec4 / rows / block by batch shape and width, as the runtime and the benchmark both ask', () => {
+    const c = (op: 'shrink' | 'expand', pageFloats: number, dim: number, oneRowTiles: boolean): string => chooseLoraVariant(op, { pageFloats, dim, oneRowTiles });
+    expect([c('shrink', 128, 128, false), c('shrink', 128, 128, true), c('shrink', 128, 37, false), c('shrink', 128, 37, true)]).toEqual(['vec4', 'vec4', 'block', 'rows']);
+    expect([c('expand', 128, 128, false), c('expand', 128, 128, true), c('expand', 128, 37, false), c('expand', 128, 37, true)]).toEqual(['vec4', 'rows', 'block', 'rows']);
+    // Pages not a multiple of 4: only the scalar kernels can read them.
+    expect([c('shrink', 15, 128, true), c('expand', 15, 128, true), c('expand', 15, 128, false)]).toEqual(['block', 'block', 'block']);
   });
 });

@@ -105,6 +105,14 @@ describe('plot_combine kernel', () => {
       expectClose(out, plotCombineRef({ ...c, values: decoded, eps: 1e-12 }), 1e-4, 2e-5);
     });
   }
+  // One kernel under two value preludes: on values an f16 cache holds exactly, they agree to the bit.
+  for (const hidden of [5, 37]) {
+    it(`f16 and f32 give bit-identical rows on f16-exact values, H=${hidden}`, async () => {
+      const c = makeCase(hidden, hidden * 17);
+      const exact = { ...c, values: unpackSlots(packSlots(c.values, c.slots, c.hidden), c.slots, c.hidden) };
+      expect(await runCase(exact, 'f16')).toEqual(await runCase(exact, 'f32'));
+    });
+  }
   // 64 is the GPU size, 4 the CPU adapters'; 3 and 1 leave a ragged last sweep and no partner.
   for (const wg of [64, 4, 3, 1]) {
     for (const dtype of ['f32', 'f16'] as const) {

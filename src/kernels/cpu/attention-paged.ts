@@ -10,9 +10,9 @@ export interface AttentionPagedRefArgs extends PagedKvRefArgs {
 }
 
 /**
- * CPU reference of shaders/attention_paged.wgsl (f64): causal, query j of a sequence at
- * position kvLen - qLen + j; keys the table cannot address are skipped; rows outside every
- * sequence and queries with no visible key are zeros.
+ * CPU reference of the attention_paged kernels (shaders/attention_keys_paged_prelude.wgsl, f64):
+ * causal, query j of a sequence at position kvLen - qLen + j; keys the table cannot address
+ * are skipped; rows outside every sequence and queries with no visible key are zeros.
  */
 export function attentionPagedRef(a: AttentionPagedRefArgs): Float64Array {
   const { numHeads: nh, headDim: hd } = a;

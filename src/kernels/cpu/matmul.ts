@@ -1,3 +1,4 @@
+import { gelu } from './gelu.js';
 import type { MatmulActivation, WeightLayout } from '../matmul.js';
 
 export interface MatmulRefArgs {
@@ -17,33 +18,12 @@ export interface MatmulRefArgs {
   activation?: MatmulActivation;
 }
 
-/**
- * erf to double precision: its Maclaurin series below 2.5 (at most ~4 digits lost to
- * cancellation), the Laplace continued fraction of erfc above (converges fast there).
- */
-export function erf(x: number): number {
-  const a = Math.abs(x);
-  if (a < 2.5) {
-    let term = a;
-    let sum = a;
-    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-      term *= (-a * a) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * sum * (2 / Math.sqrt(Math.PI));
-  }
-  let f = a;
-  for (let n = 60; n >= 1; n--) f = a + n / 2 / f;
-  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
-}
-
 export function geluErf(v: number): number {
-  return 0.5 * v * (1 + erf(v / Math.SQRT2));
+  return gelu(v, 'erf');
 }
 
 export function geluTanh(v: number): number {
-  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+  return gelu(v, 'tanh');
 }
 
 /** CPU reference of the shaders/matmul_*.wgsl family, accumulated in f64. */

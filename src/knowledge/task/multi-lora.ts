@@ -21,7 +21,7 @@ import { Usage } from '../../gpu/flags.js';
 import { writeBuffer } from '../../gpu/buffers.js';
 import { ShapeError } from '../../errors.js';
 import type { LoraApplier } from '../../model/lora-hook.js';
-import { encodeLoraShrink, LORA_META_U32, LORA_TILE_ROWS, LORA_TILE_U32, rowsVariantFits, vec4VariantFits, type LoraKernelVariant } from '../../kernels/lora-shrink.js';
+import { chooseLoraVariant, encodeLoraShrink, LORA_META_U32, LORA_TILE_ROWS, LORA_TILE_U32 } from '../../kernels/lora-shrink.js';
 import { encodeLoraExpand } from '../../kernels/lora-expand.js';
 import { encodeClassifierHead, HEAD_REQUEST_U32 } from '../../kernels/classifier-head.js';
 import type { AdapterPool, ResidentTenant } from './pool.js';
@@ -62,12 +62,11 @@ interface Batch {
   readonly coveredRows: number;
   readonly tmpStride: number;
   /**
-   * 'rows' when every tile has one row (decode) and the pool's pages allow it, where the 4-row
-   * kernels would waste 3/4 of their work; else 'vec4' where pages and a module's widths are
-   * multiples of 4, else 'block'. The variants are bit-identical, so the choice (which depends
-   * on the whole batch) never changes a row's output.
+   * Every tile holds one row (decode): with each module's width, it picks the kernel variant
+   * (chooseLoraVariant). The variants are bit-identical, so the choice (which depends on the
+   * whole batch) never changes a row's output.
    */
-  readonly variant: LoraKernelVariant;
+  readonly oneRowTiles: boolean;
 }
 
 /** A storage buffer that grows (never shrinks) to fit what is written. */
@@ -203,11 +202,11 @@ export class MultiTenantLora implements LoraApplier {
       }
       tileRanges.push([offset, tiles.length / LORA_TILE_U32 - offset]);
     }
-    let variant: LoraKernelVariant = rowsVariantFits(this.pool.pageFloats) ? 'rows' : 'block';
-    for (let i = 1; i < tiles.length; i += LORA_TILE_U32) if (tiles[i] !== 1) variant = rowsVariantFits(this.pool.pageFloats) ? 'vec4' : 'block';
+    let oneRowTiles = true;
+    for (let i = 1; i < tiles.length; i += LORA_TILE_U32) if (tiles[i] !== 1) oneRowTiles = false;
     this.tiles.write(new Uint32Array(tiles));
     this.tmp.ensure(coveredRows * tmpStride * 4);
-    this.batch = { slotOf, slots, slotBase, modules, tileRanges, coveredRows, tmpStride, variant };
+    this.batch = { slotOf, slots, slotBase, modules, tileRanges, coveredRows, tmpStride, oneRowTiles };
   }
 
   /** Adds every row's tenant delta scale * (x @ A^T) @ B^T into y: 2 dispatches per pool buffer in use. */
@@ -227,11 +226,8 @@ export class MultiTenantLora implements LoraApplier {
     b.tileRanges.forEach(([tileOffset, numTiles], shard) => {
       if (numTiles === 0) return;
       const pool = this.pool.buffer(shard);
-      // Per module, all bit-identical: shrink takes vec4 whenever the width allows (it has a
-      // one-row path for decode); expand keeps rows for decode; a width that is not a multiple
-      // of 4 falls back to the block kernel.
-      const shrinkVariant = vec4VariantFits(H, inDim) ? 'vec4' : b.variant === 'vec4' ? 'block' : b.variant;
-      const expandVariant = b.variant === 'vec4' && !vec4VariantFits(H, outDim) ? 'block' : b.variant;
+      const shrinkVariant = chooseLoraVariant('shrink', { pageFloats: H, dim: inDim, oneRowTiles: b.oneRowTiles });
+      const expandVariant = chooseLoraVariant('expand', { pageFloats: H, dim: outDim, oneRowTiles: b.oneRowTiles });
       encodeLoraShrink(this.ctx, pass, { x, pool, tiles, table, tmp }, { rows, inDim, pageFloats: H, tmpStride: b.tmpStride, kCount: m.maxRank, tileOffset, numTiles, metaOffset, variant: shrinkVariant });
       encodeLoraExpand(this.ctx, pass, { tmp, pool, tiles, table, y }, { rows, outDim, pageFloats: H, tmpStride: b.tmpStride, tileOffset, numTiles, metaOffset, variant: expandVariant });
     });
