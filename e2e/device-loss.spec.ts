@@ -6,7 +6,7 @@ import { expect, test } from '@playwright/test';
 test('the runtime recovers from a lost GPU device mid-batch in Chromium', async ({ page }) => {
   await page.goto('/e2e/fixtures/blank.html');
   const r = await page.evaluate(async () => {
-    const { createRuntime } = await import('/src/runtime/runtime.ts' as string);
+    const { createRuntime } = await import('/src/create-runtime.ts' as string);
     const { MemoryTenantStore } = await import('/src/knowledge/task/store-memory.ts' as string);
     const rt = await createRuntime({ model: '/models/hbert-mini/', store: new MemoryTenantStore(), tokenBudget: 128 });
     await rt.tenants.addSynthetic({ count: 6, seed: 3 });

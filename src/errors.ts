@@ -56,3 +56,10 @@ export class ShapeError extends HmiError {
     super('SHAPE', message);
   }
 }
+
+/** Empty text, too many tokens, or ids the model cannot take. */
+export class InvalidInputError extends HmiError {
+  constructor(message: string) {
+    super('INVALID_INPUT', message);
+  }
+}

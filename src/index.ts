@@ -1,10 +1,10 @@
 // Public entry of hmi-webgpu. No side effects: importing it registers nothing.
 
 // The runtime: create it, register tenants, classify/embed, metrics.
-export { createRuntime, HmiRuntime, type RuntimeOptions } from './runtime/runtime.js';
-export { GenerationRuntime } from './runtime/generation-runtime.js';
+export { createRuntime } from './create-runtime.js';
+export { HmiRuntime, createLocalRuntime } from './runtime/runtime.js';
 export { createCompletions } from './runtime/completions.js';
-export { KvTooLargeError, KvPoolError } from './runtime/generation/errors.js';
+export { KvTooLargeError, KvPoolError } from './model/kv/errors.js';
 export type * from './runtime/api.js';
 export { syntheticTenant, syntheticDomainAdapter } from './runtime/synthetic-tenants.js';
 export {
@@ -32,7 +32,7 @@ export { registerRemoteErrorClass } from './worker/protocol.js';
 
 // GPU device and kernels' infrastructure.
 export { createGpuContext, GpuContext, REQUIRED_LIMITS, type GpuContextOptions, type GpuFeatures } from './gpu/device.js';
-export { autotuneMatmul, matmulChoices, loadMatmulChoices } from './gpu/autotune.js';
+export { autotuneMatmul, matmulChoices, loadMatmulChoices } from './kernels/matmul-autotune.js';
 export { encodeMatmul, type MatmulArgs, type MatmulVariant } from './kernels/matmul.js';
 
 // Formats: the checkpoints users already have.
@@ -44,7 +44,7 @@ export { parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { loadTokenizer, type HmiTokenizer } from './formats/tokenizer.js';
 
 // General knowledge and the models.
-export type { ModelConfig, BertConfig, Gpt2Config } from './model/config.js';
+export type { ModelConfig, BertConfig, Gpt2Config } from './formats/model-config.js';
 export { BaseWeights } from './knowledge/general/base-weights.js';
 export { BertModel, type BertOutputs, type BertHostOutputs, type BertRunOptions } from './model/bert.js';
 export { Gpt2Model, type Gpt2Outputs, type Gpt2RunOptions } from './model/gpt2.js';

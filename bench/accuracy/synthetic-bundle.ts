@@ -12,10 +12,10 @@ import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { DirChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import { makeAdapterFiles, makeBertFiles, makeGpt2Files, type BertFilesOptions, type Gpt2FilesOptions, type ModelFiles } from '../../src/model/synthetic.js';
 import { loadBundle } from '../../src/runtime/bundle.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 
 export interface SyntheticBundleOptions {
   readonly gpu: GPU;

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { createGpuContext, type GpuContext } from '../../src/gpu/device.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';
 import { run } from '../../src/gpu/dispatch.js';
-import { autotuneMatmul } from '../../src/gpu/autotune.js';
+import { autotuneMatmul } from '../../src/kernels/matmul-autotune.js';
 import { encodeMatmul, MATMUL_VARIANTS, matmulShapeClass, type MatmulShape, type MatmulVariant } from '../../src/kernels/matmul.js';
 
 export interface KernelBenchRow {

@@ -22,7 +22,7 @@ import { loraModuleShapes } from '../../src/model/modules.js';
 import type { HmiRuntimeApi } from '../../src/runtime/api.js';
 import { bundlePlotSource, loadBundle, readBundleIndex, type BundleIndex, type BundleTenant } from '../../src/runtime/bundle.js';
 import { resolveModelSource } from '../../src/runtime/model-source.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import type { AccuracyInput, AccuracyTaskInput } from './accuracy-input.js';
 
 /** Where the runtime half runs. */

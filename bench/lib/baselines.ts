@@ -13,7 +13,7 @@ import type { LoadedModel } from '../../src/formats/model-source.js';
 import type { TensorMap } from '../../src/formats/types.js';
 import { BaseWeights } from '../../src/knowledge/general/base-weights.js';
 import { BertModel, type BertRunOptions } from '../../src/model/bert.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { SingleAdapterLora } from '../../src/model/single-lora.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import type { BenchContext } from './context.js';

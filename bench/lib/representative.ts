@@ -1,5 +1,5 @@
 import type { LoraAdapter } from '../../src/formats/types.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 
 /** LoRA multiply-adds per token of an adapter: r * (in + out) per adapted projection. */

@@ -1,9 +1,9 @@
 import type { HmiRuntimeApi, MetricsSnapshot } from '../../src/runtime/api.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { AdapterPool } from '../../src/knowledge/task/pool.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import type { BenchContext } from './context.js';
 import { timed, type Sample } from './measure.js';
 import { mulberry32, uniformInt } from './rng.js';

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
 import { disposeLora, hostTensor, layerNorm, MASKED, project, uploadLora, type Dense, type Lora } from './tfjs-common.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 
 const MODEL = 'tfjs hBERT';
 

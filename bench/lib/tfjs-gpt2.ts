@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
 import { disposeLora, hostTensor, layerNorm, MASKED, project, uploadLora, type Dense, type Lora } from './tfjs-common.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 
 const MODEL = 'tfjs hGPT';
 

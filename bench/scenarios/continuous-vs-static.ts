@@ -2,7 +2,7 @@ import { loadModel, type LoadedModel } from '../../src/formats/model-source.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import type { HmiRuntimeApi } from '../../src/runtime/api.js';
 import { resolveModelSource } from '../../src/runtime/model-source.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import type { BenchContext } from '../lib/context.js';
 import { now, type Sample } from '../lib/measure.js';
 import { mulberry32, uniformInt } from '../lib/rng.js';

@@ -3,7 +3,7 @@ import type { Scenario } from '../lib/scenario.js';
 import { timed, type Sample } from '../lib/measure.js';
 import { makeTexts, slices, type Request } from '../lib/workload.js';
 import type { DomainInfo, HmiRuntimeApi } from '../../src/runtime/api.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';

@@ -2,7 +2,7 @@ import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import type { DomainInfo, HmiRuntimeApi } from '../../src/runtime/api.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import type { BenchContext } from '../lib/context.js';
 import type { PlotStorageRow } from '../lib/results.js';
 import { mulberry32, shuffle, uniformInt, zipfSampler } from '../lib/rng.js';

@@ -1,4 +1,4 @@
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import type { HmiRuntimeApi } from '../../src/runtime/api.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { HmiError } from '../../src/errors.js';

@@ -5,7 +5,7 @@ import { measureOurs, serving, specFor, tenantId } from '../lib/serving.js';
 import type { TfjsBert, TfjsTenant } from '../lib/tfjs-bert.js';
 import { batchesOf, groupByTenant, type Request } from '../lib/workload.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { HmiError } from '../../src/errors.js';
 
 /** Tenants of the comparison: vsSequential's smallest N, so "ours" is a figure the run already has. */

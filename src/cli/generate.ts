@@ -5,12 +5,12 @@ import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../fo
 import type { LoraAdapter } from '../formats/types.js';
 import { AdapterPool } from '../knowledge/task/pool.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
-import type { Gpt2Config } from '../model/config.js';
+import type { Gpt2Config } from '../formats/model-config.js';
 import { checkAdapter } from '../model/single-lora.js';
 import type { GenerateChunk, GenerateOptions } from '../runtime/api.js';
 import { InvalidInputError } from '../runtime/errors.js';
-import { KvPool } from '../runtime/generation/kv-pool.js';
-import { GenerationRuntime } from '../runtime/generation-runtime.js';
+import { KvPool } from '../model/kv/kv-pool.js';
+import { HmiRuntime } from '../runtime/runtime.js';
 import { parseIds, stringFlag, type ParsedArgs } from './args.js';
 import { UsageError } from './errors.js';
 
@@ -91,10 +91,10 @@ export function singleRequestRuntime(
   kvTokens: number,
   tokenBudget: number,
   split?: number,
-): Promise<GenerationRuntime> {
+): Promise<HmiRuntime> {
   const c = loaded.config;
   return nodeGpu().then((gpu) =>
-    GenerationRuntime.create(gpu, loaded, directorySource(modelDir), {
+    HmiRuntime.create(gpu, loaded, directorySource(modelDir), {
       store: new MemoryTenantStore(),
       poolBytes: Math.max(c.hiddenSize * 4, AdapterPool.bytesNeeded(adapter, c.hiddenSize)),
       kvBytes: KvPool.budgetFor({ numLayers: c.numLayers, hiddenSize: c.hiddenSize, blockTokens: BLOCK_TOKENS }, Math.ceil(kvTokens / BLOCK_TOKENS)),

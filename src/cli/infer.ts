@@ -7,7 +7,7 @@ import type { LoraAdapter } from '../formats/types.js';
 import { BaseWeights } from '../knowledge/general/base-weights.js';
 import { BertModel } from '../model/bert.js';
 import { packBatch, type PackedBatch } from '../model/batch.js';
-import type { BertConfig, Gpt2Config } from '../model/config.js';
+import type { BertConfig, Gpt2Config } from '../formats/model-config.js';
 import { Gpt2Model } from '../model/gpt2.js';
 import { checkAdapter, SingleAdapterLora } from '../model/single-lora.js';
 import { parseIds, parseSplit, stringFlag, type ParsedArgs } from './args.js';

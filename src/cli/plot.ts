@@ -7,7 +7,7 @@ import { PlotStore } from '../knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../knowledge/task/store-memory.js';
 import type { PlotBuildReport, PlotDeviation, ProgressCallback } from '../runtime/api.js';
 import { GENERAL_DOMAIN } from '../runtime/domains.js';
-import { createRuntime } from '../runtime/runtime.js';
+import { createRuntime } from '../create-runtime.js';
 import { parseSplit, stringFlag, type ParsedArgs } from './args.js';
 import { UsageError } from './errors.js';
 

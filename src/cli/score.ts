@@ -1,4 +1,4 @@
-import type { Gpt2Config } from '../model/config.js';
+import type { Gpt2Config } from '../formats/model-config.js';
 import type { ParsedArgs } from './args.js';
 import { singleRequestRuntime } from './generate.js';
 import { CLI_TENANT, prepareTenant, registerTenant, TENANT_VALUED } from './tenant.js';

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { HmiError } from '../errors.js';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../formats/model-source.js';
 import type { LoraAdapter } from '../formats/types.js';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import type { DomainSpec, HmiRuntimeApi, ModelInput } from '../runtime/api.js';
 import { GENERAL_DOMAIN } from '../runtime/domains.js';
 import { parseIds, parseSplit, stringFlag, type ParsedArgs } from './args.js';

@@ -1,5 +1,5 @@
 /** HF config.json -> ModelConfig for the two supported families (BERT encoders, GPT-2 decoders). */
-import type { BertConfig, Gpt2Config, ModelConfig } from '../model/config.js';
+import type { BertConfig, Gpt2Config, ModelConfig } from './model-config.js';
 import { ConfigError } from './errors.js';
 
 type Json = Record<string, unknown>;

@@ -3,7 +3,7 @@
  * ("bert.", "transformer.") stripped, TF-era LayerNorm gamma/beta renamed, every needed
  * tensor present with the shape the config implies, everything else dropped.
  */
-import type { BertConfig, Gpt2Config, ModelConfig } from '../model/config.js';
+import type { BertConfig, Gpt2Config, ModelConfig } from './model-config.js';
 import { ConfigError, MissingWeightError, WeightShapeError } from './errors.js';
 import type { HostTensor, TensorMap } from './types.js';
 

@@ -3,7 +3,7 @@
  * Node with fetch). Loading validates everything: config, weights against the config, and
  * the tokenizer against the vocabulary.
  */
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from './model-config.js';
 import { HmiError } from '../errors.js';
 import { ModelLoadError } from './errors.js';
 import { fnv1a64 } from './hash.js';

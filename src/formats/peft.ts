@@ -7,7 +7,7 @@
  * PEFT has no place for label names; writePeftAdapter adds a `"labels": [...]` array to
  * adapter_config.json, and the parser also accepts an `"id2label"` object.
  */
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from './model-config.js';
 import { AdapterFormatError, AdapterMismatchError, SafetensorsError } from './errors.js';
 import { parseSafetensors, writeSafetensors } from './safetensors.js';
 import type { HostTensor, LoraAdapter, LoraModule, TensorMap } from './types.js';

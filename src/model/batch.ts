@@ -1,4 +1,4 @@
-import type { ModelConfig } from './config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import { InputError } from './errors.js';
 
 /** One sequence of a batch, as token ids (and for BERT optional segment ids and mask). */

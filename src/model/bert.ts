@@ -1,4 +1,4 @@
-import { autotuneMatmul } from '../gpu/autotune.js';
+import { autotuneMatmul } from '../kernels/matmul-autotune.js';
 import { readF32, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { encodeAttention } from '../kernels/attention.js';
@@ -9,7 +9,7 @@ import { encodeLayerNorm } from '../kernels/layernorm.js';
 import { encodeMatmul, type MatmulShape } from '../kernels/matmul.js';
 import { encodeTanh } from '../kernels/tanh.js';
 import type { BaseWeights } from '../knowledge/general/base-weights.js';
-import { checkSplit, type BertConfig } from './config.js';
+import { checkSplit, type BertConfig } from '../formats/model-config.js';
 import { packBatch, type PackedBatch, type SequenceInput } from './batch.js';
 import { ConfigError, MissingWeightError } from '../formats/errors.js';
 import type { LoraApplier } from './lora-hook.js';

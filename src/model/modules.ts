@@ -1,4 +1,4 @@
-import type { ModelConfig } from './config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import { LORA_TARGETS } from './lora-hook.js';
 
 export interface ModuleShape {

@@ -4,7 +4,7 @@ import { encodeMatmul } from '../kernels/matmul.js';
 import type { LoraAdapter } from '../formats/types.js';
 import { ShapeError } from '../errors.js';
 import { BaseWeights } from '../knowledge/general/base-weights.js';
-import type { ModelConfig } from './config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import { AdapterMismatchError } from '../formats/errors.js';
 import type { LoraApplier } from './lora-hook.js';
 import { loraModuleShapes } from './modules.js';

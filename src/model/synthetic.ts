@@ -13,7 +13,7 @@ import { BERT_SPECIALS, GPT2_EOS, byteLevelBpeTokenizerFiles, wordPieceTokenizer
 import { LORA_KINDS, LORA_TARGETS, writePeftAdapter } from '../formats/peft.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import type { LoraModule, TensorMap } from '../formats/types.js';
-import type { ModelConfig } from './config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import { COMMON_WORDS, CORPUS } from './synthetic-text.js';
 import { Rng } from '../util/rng.js';
 

@@ -3,6 +3,13 @@
  * (the worker client implements the same interface over comlink).
  */
 import type { LoraAdapter } from '../formats/types.js';
+import type { ModelSource } from '../formats/model-source.js';
+import type { MissPolicy } from '../knowledge/domain/assembler.js';
+import type { PlotStore } from '../knowledge/domain/plot-store.js';
+import type { TenantStore } from '../knowledge/task/store.js';
+import type { Progress, ProgressCallback } from '../util/progress.js';
+import type { DomainInfo } from '../knowledge/domain/domain-knowledge.js';
+import type { PlotDeviation } from '../knowledge/domain/deviation.js';
 
 /** Text, or token ids already produced by the model's tokenizer. */
 export type ModelInput = string | readonly number[];
@@ -34,12 +41,7 @@ export interface TenantInfo {
   readonly synthetic: boolean;
 }
 
-export interface Progress {
-  readonly phase: string;
-  readonly done: number;
-  readonly total: number;
-}
-export type ProgressCallback = (p: Progress) => void;
+export type { Progress, ProgressCallback, DomainInfo, PlotDeviation };
 
 export interface ClassifyResult {
   readonly tenantId: string;
@@ -165,35 +167,7 @@ export interface DomainSpec {
   readonly policy?: 'exact' | 'inherit';
 }
 
-export interface DomainInfo {
-  readonly id: string;
-  readonly parent: string | null;
-  /** Nodes with equal scopes share lower-layer weights, hence PLOT values. */
-  readonly scope: string;
-  readonly entries: number;
-  readonly budgetEntries: number;
-  readonly bytes: number;
-  readonly hits: number;
-  readonly lookups: number;
-  readonly hitRate: number;
-  /** The miss policy its tenants get (its own, an ancestor's or the runtime's). */
-  readonly policy: 'exact' | 'inherit';
-}
 
-/**
- * How far policy 'inherit' drifts from 'exact' at a domain: the split-layer hidden states
- * (the input of layer S) of the same texts assembled both ways, compared row by row.
- */
-export interface PlotDeviation {
-  /** Mean over rows (tokens) of the cosine similarity, inherit vs exact. 1 = identical. */
-  readonly meanCosine: number;
-  /** Largest absolute difference over every element. */
-  readonly maxAbsDiff: number;
-  /** Rows (tokens) compared. */
-  readonly rows: number;
-  /** Rows inherit served from an ancestor with other lower weights: the only ones that can differ. */
-  readonly inheritedRows: number;
-}
 
 export interface PlotBuildReport {
   readonly sequences: number;
@@ -303,4 +277,57 @@ export interface HmiRuntimeApi {
   readonly completions: CompletionsApi;
   metrics(): Promise<MetricsSnapshot>;
   dispose(): Promise<void>;
+}
+
+/** What createRuntime takes. Every option but the local-only ones (see worker/protocol.ts) also crosses to a Worker. */
+export interface RuntimeOptions {
+  /** navigator.gpu in a page or worker (the default), or the `webgpu` package's GPU in Node. */
+  readonly gpu?: GPU;
+  /** Run the runtime in a module Worker and talk to it over comlink (browser only). */
+  readonly worker?: boolean;
+  /** URL or directory of an HF model, or a ModelSource. Default: the embedded hbert-mini. */
+  readonly model?: string | ModelSource;
+  /** GPU bytes for tenants' adapters. Default: min(256 MiB, half the storage binding limit). */
+  readonly poolBytes?: number;
+  /** Layers below run from PLOT when a domain has it; default half the layers. */
+  readonly split?: number;
+  /** Where tenants persist. Default: IndexedDB in a browser, memory in Node. */
+  readonly store?: TenantStore;
+  /** A batch waits this long for a tenant's store read, then runs without it; its requests wait for a later batch. Default 1000 ms. */
+  readonly storeWaitMs?: number;
+  /** IndexedDB database name for the default store. */
+  readonly storeName?: string;
+  /** Requests waiting at most; beyond, QueueFullError. Default 4096. */
+  readonly maxQueue?: number;
+  /** Tokens per batch. Default 512. */
+  readonly tokenBudget?: number;
+  /** A request waiting longer than this is served next whatever its residency. Default 250 ms. */
+  readonly maxWaitMs?: number;
+  /** Store adapters as f16 (half the bytes); compute stays f32. Default 'f32'. */
+  readonly adapterDtype?: 'f32' | 'f16';
+  /** PLOT misses of domains that set no policy: `exact` computes them with the node's lower layers, `inherit` takes an ancestor's entry. Default exact. */
+  readonly plotPolicy?: MissPolicy;
+  /** Where PLOT tables persist. Default: IndexedDB in a browser, memory in Node. */
+  readonly plotStore?: PlotStore;
+  /**
+   * A PLOT shipped with the app, as `hmi plot build` writes it: a URL (relative to the page in
+   * a browser) or, in Node, a directory. Read-only and read on demand, chunk by chunk, under
+   * the writable store (`plotStore`; default IndexedDB in a browser, memory in Node), which
+   * takes what the runtime saves and shadows it. A missing or corrupt record is a PLOT miss.
+   */
+  readonly plotSource?: string;
+  /** GPU cache slots for PLOT entries. Default 4 x tokenBudget. */
+  readonly plotCacheSlots?: number;
+  /**
+   * Time the matmul variants at start-up (the choice is kept in IndexedDB, in Node for the
+   * process). Default true; a one-shot process (a CLI command) does not repay it.
+   */
+  readonly autotune?: boolean;
+  /** hGPT: GPU bytes for the paged KV cache of all requests. Default min(64 MiB, half the largest buffer). */
+  readonly kvBytes?: number;
+  /** hGPT: tokens per KV block. Default 16. */
+  readonly kvBlockTokens?: number;
+  /** hGPT: requests decoding at once. Default 64. */
+  readonly maxActive?: number;
+  readonly onProgress?: ProgressCallback;
 }

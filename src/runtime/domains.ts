@@ -1,6 +1,6 @@
 import type { LoraAdapter } from '../formats/types.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import { DomainKnowledge, type ComputeWindows, type DomainNodeInfo } from '../knowledge/domain/domain-knowledge.js';
 import { DomainTree, isMissPolicy, type MissPolicy } from '../knowledge/domain/domain-tree.js';
 import type { PlotAssembler } from '../knowledge/domain/assembler.js';
@@ -54,19 +54,20 @@ export function runtimePlotStore(options: { readonly plotStore?: PlotStore; read
 /**
  * Domain knowledge as the runtime owns it: the tree, every node's PLOT table and counters,
  * and the domains' own lower-layer adapters. It outlives GPU engines (a device loss keeps
- * every table); the engine supplies `computeWindows` for misses and builds.
+ * every table); the current engine's lower windows compute misses and builds (`useWindows`,
+ * called by the runtime for each engine it builds).
  */
 export class RuntimeDomains {
   readonly knowledge: DomainKnowledge;
   /** Lower-layer LoRA of each domain that has one, by its lowerWeightsId (= the domain id). */
   readonly lowerAdapters = new Map<string, LoraAdapter>();
+  private windows: ComputeWindows | undefined;
 
   constructor(
     private readonly config: ModelConfig,
     readonly split: number,
     modelHash: string,
     private readonly tokenizer: HmiTokenizer,
-    computeWindows: ComputeWindows,
     store: PlotStore | undefined,
     /** Miss policy of domains that set none. Default 'exact'. */
     policy: MissPolicy | undefined,
@@ -78,10 +79,18 @@ export class RuntimeDomains {
     this.knowledge = new DomainKnowledge({
       tree,
       layout: plotLayout(config.family, config.hiddenSize, modelHash, split),
-      computeWindows,
+      computeWindows: (node, windows) => {
+        if (!this.windows) throw new Error('no engine computes PLOT windows yet');
+        return this.windows(node, windows);
+      },
       ...(store ? { store } : {}),
       ...(policy ? { policy } : {}),
     });
+  }
+
+  /** Misses and builds from now on run on this engine's lower layers. */
+  useWindows(compute: ComputeWindows): void {
+    this.windows = compute;
   }
 
   has(id: string): boolean {

@@ -1,117 +1,116 @@
 import { createGpuContext, type GpuContext } from '../gpu/device.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import type { TensorMap } from '../formats/types.js';
-import type { BertConfig } from '../model/config.js';
 import { BaseWeights } from '../knowledge/general/base-weights.js';
-import { BertModel } from '../model/bert.js';
+import { PlotAssembler, type AssemblerOptions } from '../knowledge/domain/assembler.js';
+import { PlotCache } from '../knowledge/domain/plot-cache.js';
 import { AdapterPool } from '../knowledge/task/pool.js';
 import { MultiTenantLora } from '../knowledge/task/multi-lora.js';
-import type { TenantMeta } from '../knowledge/task/pack.js';
 import type { TenantStore } from '../knowledge/task/store.js';
-import { EncoderExecutor } from './classify-executor.js';
-import { LowerWindows, WINDOW_CHUNK } from './lower-windows.js';
-import { PlotCache } from '../knowledge/domain/plot-cache.js';
-import { PlotAssembler } from '../knowledge/domain/assembler.js';
 import type { RuntimeDomains } from './domains.js';
+import { LowerWindows, type LowerModel } from './lower-windows.js';
 import type { Metrics } from './metrics.js';
+import type { Registrations } from './tenant-registry.js';
 import { TaskResidency } from './task-residency.js';
 
-export interface EngineSpec {
+/** What every engine of a runtime is built from; kept, so a lost device can be replaced. */
+export interface EngineSpec<C extends ModelConfig = ModelConfig> {
   readonly gpu: GPU;
-  readonly config: BertConfig;
+  readonly config: C;
   /** Host copy of the base weights, kept so a lost device can be re-uploaded. */
   readonly weights: TensorMap;
   readonly store: TenantStore;
+  readonly registrations: Registrations;
   readonly poolBytes?: number;
+  /** Tokens of one batch (or step) the workspace is sized for up front. */
   readonly tokenBudget: number;
   readonly metrics: Metrics;
-  readonly meta: (tenantId: string) => TenantMeta | undefined;
-  /** Whether a tenant is registered, and its registration generation (see TenantRegistry). */
-  readonly registration: (tenantId: string) => { readonly exists: boolean; readonly generation: number };
   /** How long a batch waits on a store read before deferring that tenant's requests. */
   readonly storeWaitMs?: number;
   readonly now: () => number;
+  /** hPLM split: domain tenants' rows run layers below it from PLOT. */
   readonly split: number;
-  readonly domains: () => RuntimeDomains;
-  /** GPU cache slots for PLOT entries; at least twice a batch's distinct tri-grams. */
+  readonly domains: RuntimeDomains;
+  /** GPU cache slots for PLOT entries; at least a batch's distinct tri-grams. */
   readonly plotCacheSlots: number;
   /** Time the matmul variants when the model is created. Default true. */
   readonly autotune?: boolean;
 }
 
+/** The shared device-bound core a task head builds its own part on. */
+export interface EngineCore {
+  readonly ctx: GpuContext;
+  readonly base: BaseWeights;
+  readonly pool: AdapterPool;
+  readonly lora: MultiTenantLora;
+  readonly assembler: PlotAssembler;
+}
+
+/** A task head's device-bound part: its serving model(s) and buffers. */
+export interface HeadParts {
+  /** The lower layers on a workspace of their own, for PLOT misses and builds. */
+  readonly lower: LowerModel;
+  dispose(): void;
+}
+
+/** How a model family puts its head on a device. */
+export interface HeadBuilder<C extends ModelConfig, P extends HeadParts> {
+  /** What the PLOT assembler needs of the model: phase 1's combine and its output width. */
+  plotModel(spec: EngineSpec<C>, base: BaseWeights): { readonly model: AssemblerOptions['model']; readonly width: number };
+  build(core: EngineCore, spec: EngineSpec<C>): Promise<P>;
+}
 
 /**
- * Everything bound to one GPUDevice: the shared base weights (general knowledge), the model,
- * the adapter pool and the batched LoRA (task knowledge), the executor. When the device is
- * lost the runtime throws the engine away and builds a new one from the same spec; tenants
- * come back into the pool from the store on their next batch.
+ * Everything bound to one GPUDevice: the shared base weights (general knowledge), the adapter
+ * pool and the batched LoRA (task knowledge), the PLOT cache and assembler (domain knowledge),
+ * the lower-layer windows, and the task head's own part (`head`). When the device is lost the
+ * runtime throws the engine away and builds a new one from the same spec; tenants come back
+ * into the pool from the store on their next batch.
  */
-export class Engine {
+export class Engine<P extends HeadParts = HeadParts> implements EngineCore {
   private lostFlag = false;
 
   private constructor(
     readonly ctx: GpuContext,
     readonly base: BaseWeights,
-    readonly model: BertModel,
-    /** PLOT misses, on a model with its own workspace: never a running batch's buffers. */
-    readonly windows: LowerWindows,
     readonly pool: AdapterPool,
     readonly lora: MultiTenantLora,
-    readonly executor: EncoderExecutor,
     readonly residency: TaskResidency,
     readonly plotCache: PlotCache,
     readonly assembler: PlotAssembler,
+    readonly windows: LowerWindows,
+    readonly head: P,
   ) {
     void ctx.lost.then(() => {
       this.lostFlag = true;
     });
   }
 
-
-
-  /** True once the device is lost (or destroyed under us). */
-  get lost(): boolean {
-    return this.lostFlag;
-  }
-
-  static async create(spec: EngineSpec): Promise<Engine> {
-    const ctx = await createGpuContext(spec.gpu);
+  static async create<C extends ModelConfig, P extends HeadParts>(spec: EngineSpec<C>, builder: HeadBuilder<C, P>): Promise<Engine<P>> {
+    const ctx = await createGpuContext(spec.gpu, { label: `hmi-${spec.config.family}` });
     try {
       const base = await BaseWeights.upload(ctx, spec.weights);
-      const model = await BertModel.create(ctx, spec.config, base, { maxTokens: spec.tokenBudget, maxSeqs: 64, autotune: spec.autotune ?? true });
-      const windowModel = await BertModel.create(ctx, spec.config, base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
-      const windows = new LowerWindows(ctx, spec.config, spec.domains, {
-        pack: (seqs) => windowModel.pack(seqs),
-        runLower: (batch, l) => windowModel.runLower(batch, spec.split, l),
-        dispose: () => windowModel.dispose(),
-      });
       const pool = await AdapterPool.create(ctx, {
         pageFloats: spec.config.hiddenSize,
         ...(spec.poolBytes !== undefined ? { budgetBytes: spec.poolBytes } : {}),
       });
       const lora = new MultiTenantLora(ctx, pool);
-      const residency = new TaskResidency(spec.store, pool, spec.metrics, spec.registration, spec.storeWaitMs);
-      const H = spec.config.hiddenSize;
-      const plotCache = await PlotCache.create(ctx, { slots: spec.plotCacheSlots, width: 3 * H });
-      const ln = spec.split > 0 ? `encoder.layer.${spec.split - 1}.output.LayerNorm` : 'embeddings.LayerNorm';
-      const assembler = new PlotAssembler(ctx, {
-        domain: spec.domains().knowledge,
-        cache: plotCache,
-        model: {
-          family: 'bert',
-          padTokenId: spec.config.padTokenId,
-          eps: spec.config.layerNormEps,
-          positions: base.get('embeddings.position_embeddings.weight'),
-          posRows: spec.config.maxPositions,
-          typeRow: base.get('embeddings.token_type_embeddings.weight'),
-          defaultLn: { gamma: spec.weights.get(`${ln}.weight`)!.data, beta: spec.weights.get(`${ln}.bias`)!.data },
-        },
-      });
-      const executor = new EncoderExecutor(ctx, model, lora, spec.meta, spec.now, assembler, spec.split, pool, (served) => spec.metrics.recordBatch(served));
-      return new Engine(ctx, base, model, windows, pool, lora, executor, residency, plotCache, assembler);
+      const residency = new TaskResidency(spec.store, pool, spec.metrics, spec.registrations, spec.storeWaitMs);
+      const plot = builder.plotModel(spec, base);
+      const plotCache = await PlotCache.create(ctx, { slots: spec.plotCacheSlots, width: plot.width });
+      const assembler = new PlotAssembler(ctx, { domain: spec.domains.knowledge, cache: plotCache, model: plot.model });
+      const head = await builder.build({ ctx, base, pool, lora, assembler }, spec);
+      const windows = new LowerWindows(ctx, spec.config, spec.domains, head.lower);
+      return new Engine(ctx, base, pool, lora, residency, plotCache, assembler, windows, head);
     } catch (e) {
       ctx.destroy();
       throw e;
     }
+  }
+
+  /** True once the device is lost (or destroyed under us). */
+  get lost(): boolean {
+    return this.lostFlag;
   }
 
   /**
@@ -126,10 +125,9 @@ export class Engine {
   destroy(): void {
     this.plotCache.destroy();
     this.windows.dispose();
-    this.executor.dispose();
+    this.head.dispose();
     this.lora.destroy();
     this.pool.destroy();
-    this.model.dispose();
     this.base.dispose();
     this.ctx.destroy();
   }

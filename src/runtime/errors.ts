@@ -1,5 +1,8 @@
 import { HmiError } from '../errors.js';
 
+// Shared with the model layer (KV block counts), so it lives with the base errors.
+export { InvalidInputError } from '../errors.js';
+
 /** The bounded queue is full: back-pressure, retry later. Rejected at once, never queued. */
 export class QueueFullError extends HmiError {
   constructor(readonly capacity: number) {
@@ -13,12 +16,6 @@ export class UnknownTenantError extends HmiError {
   }
 }
 
-/** Empty text, too many tokens, or ids the model cannot take. */
-export class InvalidInputError extends HmiError {
-  constructor(message: string) {
-    super('INVALID_INPUT', message);
-  }
-}
 
 /** The runtime was disposed while the request waited or ran. */
 export class RuntimeDisposedError extends HmiError {

@@ -1,5 +1,5 @@
 import type { HmiTokenizer } from '../formats/tokenizer.js';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import type { ModelInput } from './api.js';
 import { InvalidInputError } from './errors.js';
 

@@ -1,6 +1,6 @@
 import { readF32 } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import type { PackedBatch, SequenceInput } from '../model/batch.js';
 import type { LoraApplier } from '../model/lora-hook.js';
 import { SingleAdapterLora } from '../model/single-lora.js';
@@ -30,7 +30,7 @@ export class LowerWindows {
   constructor(
     private readonly ctx: GpuContext,
     private readonly config: ModelConfig,
-    private readonly domains: () => RuntimeDomains,
+    private readonly domains: RuntimeDomains,
     private readonly model: LowerModel,
   ) {}
 
@@ -58,12 +58,12 @@ export class LowerWindows {
   }
 
   private async lowerLora(nodeId: string): Promise<SingleAdapterLora | undefined> {
-    const scope = this.domains().knowledge.tree.scope(nodeId);
+    const scope = this.domains.knowledge.tree.scope(nodeId);
     if (scope === BASE_SCOPE) return undefined;
     const id = scope.slice(2);
     let lora = this.loras.get(id);
     if (!lora) {
-      const adapter = this.domains().lowerAdapters.get(id);
+      const adapter = this.domains.lowerAdapters.get(id);
       if (!adapter) return undefined;
       lora = await SingleAdapterLora.upload(this.ctx, this.config, adapter);
       this.loras.set(id, lora);

@@ -1,4 +1,5 @@
 import type { Metrics } from './metrics.js';
+import { QueueFullError } from './errors.js';
 import { RequestQueue, type Queued } from './queue.js';
 import { formBatch, type BatchPolicy } from './scheduler.js';
 
@@ -23,7 +24,15 @@ export interface Residency {
   retryable(error: unknown): boolean;
   /** A failure that means "not yet" (a store slower than a batch): the requests wait for a later batch. */
   deferrable(error: unknown): boolean;
+  /** Resolves at the next unpin: a tenant refused for want of room (or held by a request) may fit now. */
+  released(): Promise<void>;
 }
+
+/** How long a request may wait on a slow store before it fails with the store's error. */
+export const STORE_GIVE_UP_MS = 30_000;
+
+/** The longest the loop sleeps waiting for an unpin before it tries its deferred requests again. */
+const RELEASE_POLL_MS = 250;
 
 /**
  * Optional per-batch preparation that does not depend on residency (PLOT lookups, chunk loads,
@@ -48,10 +57,12 @@ const noop = (): void => undefined;
 const tenantsOf = (batch: readonly Queued[]): string[] => [...new Set(batch.map((r) => r.tenantId))];
 
 /**
- * The serving loop, software-pipelined as the HMI paper's fine-grained pipelining: while batch
- * k runs on the GPU, batch k+1 is formed and its adapters are read from the store, decoded and
- * uploaded, so I/O and CPU work hide behind GPU work. Time spent on that prefetch and the part
- * of it that overlapped a running batch are recorded in the metrics.
+ * The one admission path of both task heads, and the encoder's serving loop, software-pipelined
+ * as the HMI paper's fine-grained pipelining: while batch k runs on the GPU, batch k+1 is
+ * formed and its adapters are read from the store, decoded and uploaded, so I/O and CPU work
+ * hide behind GPU work. Time spent on that prefetch and the part of it that overlapped a
+ * running batch are recorded in the metrics. For the decoder a "batch" is the requests admitted
+ * together into its continuous batcher: the executor returns once they have joined it.
  */
 export class Pipeline<R, S = undefined> {
   readonly queue: RequestQueue<PendingRequest<R>>;
@@ -66,16 +77,23 @@ export class Pipeline<R, S = undefined> {
     private readonly metrics: Metrics,
     private readonly now: () => number,
     private readonly stage?: BatchStager<R, S>,
-    /** How long a request may wait on a slow store before it fails with the store's error. */
-    private readonly deferLimitMs: number = 30_000,
+    /** Requests admitted but still waiting elsewhere (the decoder's KV wait): they count against the capacity. */
+    private readonly waitingElsewhere: () => number = () => 0,
   ) {
     this.queue = new RequestQueue(capacity);
   }
 
   submit(req: PendingRequest<R>): void {
     if (this.stopped) throw new Error('pipeline stopped');
+    if (this.queue.size + this.waitingElsewhere() >= this.queue.capacity) throw new QueueFullError(this.queue.capacity);
     this.queue.push(req);
     this.kick();
+  }
+
+  /** Puts requests taken before back at the front of their queues (a re-run after a device loss) and wakes the loop. */
+  requeue(items: readonly PendingRequest<R>[]): void {
+    this.queue.requeue(items);
+    if (!this.stopped) this.kick();
   }
 
   /** Resolves once the loop has nothing left to do. */
@@ -116,6 +134,14 @@ export class Pipeline<R, S = undefined> {
     return { done, staged, start, end: () => end };
   }
 
+  private releasedOrPoll(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const poll = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, RELEASE_POLL_MS);
+    });
+    return Promise.race([this.residency.released(), poll]).finally(() => clearTimeout(timer));
+  }
+
   private async loop(): Promise<void> {
     let next = this.form();
     let load = next.length ? this.prefetch(next) : null;
@@ -137,11 +163,20 @@ export class Pipeline<R, S = undefined> {
         // Still no room (the batch outgrew the pool), or the store has not answered yet: those
         // requests wait for a later batch, unless they have waited past the limit.
         const wait = this.residency.retryable(err) || this.residency.deferrable(err);
-        if (wait && (!this.residency.deferrable(err) || now - r.enqueuedAt < this.deferLimitMs)) deferred.push(r);
+        if (wait && (!this.residency.deferrable(err) || now - r.enqueuedAt < STORE_GIVE_UP_MS)) deferred.push(r);
         else r.reject(err);
         return false;
       });
       if (deferred.length) this.queue.requeue(deferred);
+      if (!ready.length && deferred.length && !this.stopped) {
+        // Nothing can run until something unpins: forming the same batch again at once would
+        // spin without ever yielding to the timers and I/O that end the wait.
+        load = null;
+        await this.releasedOrPoll();
+        next = this.form();
+        load = next.length ? this.prefetch(next) : null;
+        continue;
+      }
       const tenants = tenantsOf(ready);
       const gpuStart = this.now();
       let launched = (): void => undefined;

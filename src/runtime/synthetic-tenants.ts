@@ -1,5 +1,5 @@
 import type { LoraAdapter, LoraModule, TensorMap } from '../formats/types.js';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import { loraModuleShapes } from '../model/modules.js';
 import type { SyntheticTenantsOptions, TenantSpec } from './api.js';
 import { Rng } from '../util/rng.js';

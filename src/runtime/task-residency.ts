@@ -2,19 +2,20 @@ import type { LoraAdapter } from '../formats/types.js';
 import { PoolExhaustedError } from '../knowledge/task/errors.js';
 import { unpackTenant, type TenantRecord } from '../knowledge/task/pack.js';
 
-const DEFAULT_READ_WAIT_MS = 1000;
-const SLOW = Symbol('slow');
 import type { AdapterPool } from '../knowledge/task/pool.js';
 import type { TenantStore } from '../knowledge/task/store.js';
 import type { Metrics } from './metrics.js';
-import type { Residency } from './pipeline.js';
 import { StoreSlowError, TenantBusyError, UnknownTenantError } from './errors.js';
+import type { Registrations } from './tenant-registry.js';
+
+const DEFAULT_READ_WAIT_MS = 1000;
+const SLOW = Symbol('slow');
 
 /**
  * Task knowledge as the pipeline sees it: the store (IndexedDB / disk) behind the GPU pool.
  * Decoded adapters are not cached on the CPU: the pool is the cache, the store the truth.
  */
-export class TaskResidency implements Residency {
+export class TaskResidency {
   /** Bytes read from the store and uploaded, for the metrics. */
   bytesLoaded = 0;
 
@@ -22,8 +23,8 @@ export class TaskResidency implements Residency {
     private readonly store: TenantStore,
     readonly pool: AdapterPool,
     private readonly metrics: Metrics,
-    /** The tenant's registration: whether it exists, and a generation that changes when it is re-registered or removed. */
-    private readonly registration: (tenantId: string) => { readonly exists: boolean; readonly generation: number },
+    /** Whether a tenant exists, and a generation that changes when it is re-registered or removed. */
+    private readonly registrations: Registrations,
     /** How long a batch waits for a read; a slower one (a blocked database) defers its tenant's requests. */
     private readonly readWaitMs: number = DEFAULT_READ_WAIT_MS,
   ) {}
@@ -79,12 +80,11 @@ export class TaskResidency implements Residency {
         return;
       }
       const { record, generation } = read.value;
-      const now = this.registration(id);
-      if (!record || !now.exists) {
+      if (!record || !this.registrations.get(id)) {
         failures.set(id, new UnknownTenantError(id));
         return;
       }
-      if (generation !== now.generation) {
+      if (generation !== this.registrations.generation(id)) {
         // Re-registered while this read was in flight: read again, the new record is there now.
         failures.set(id, new TenantBusyError(id));
         return;
@@ -106,7 +106,7 @@ export class TaskResidency implements Residency {
   private read(id: string): Promise<{ record: TenantRecord | undefined; generation: number } | typeof SLOW> {
     let inflight = this.reads.get(id);
     if (!inflight) {
-      const generation = this.registration(id).generation;
+      const generation = this.registrations.generation(id);
       const promise = this.store.get(id);
       const entry = { promise, generation };
       this.reads.set(id, entry);

@@ -1,25 +1,29 @@
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../formats/model-config.js';
 import type { LoraAdapter } from '../formats/types.js';
 import { AdapterMismatchError } from '../formats/errors.js';
 import { checkAdapter } from '../model/single-lora.js';
 import { packTenant, type TenantMeta } from '../knowledge/task/pack.js';
 import type { TenantStore } from '../knowledge/task/store.js';
-import type { HmiRuntimeApi, ProgressCallback, SyntheticTenantsOptions, TenantInfo, TenantSpec } from './api.js';
+import type { ProgressCallback, SyntheticTenantsOptions, TenantInfo, TenantSpec } from './api.js';
 import { InvalidInputError, UnknownTenantError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { syntheticTenant } from './synthetic-tenants.js';
 
-/** What registration needs from the serving side of a runtime (hBERT or hGPT). */
+/** What registration needs from the serving side: checks before a write, and news after one. */
 export interface RegistryHooks {
   /** Throws if the adapter can never fit the GPU pool (TenantTooLargeError). */
   checkFits(id: string, adapter: LoraAdapter): void;
   /** Throws if the tenant's domain is unknown or its adapter does not suit it. */
   checkDomain(domain: string, adapter: LoraAdapter): void;
   /** The stored adapter changed or is gone: drop any GPU copy. */
-  invalidate(id: string): void;
-  /** The tenant was removed: reject its waiting requests. */
-  removed(id: string): void;
-  isResident(id: string): boolean;
+  changed(id: string): void;
+}
+
+/** The registrations as the engine reads them: a tenant's metadata, and its registration generation. */
+export interface Registrations {
+  get(id: string): TenantMeta | undefined;
+  /** Changes each time the tenant is registered again or removed. */
+  generation(id: string): number;
 }
 
 export interface RegistryOptions {
@@ -65,7 +69,7 @@ export const MAX_DESCRIPTION = 500;
  * their metadata (requests check it without touching the store). Registration and removal of
  * the same id are serialized; a quota failure registers exactly what reached the store.
  */
-export class TenantRegistry {
+export class TenantRegistry implements Registrations {
   private readonly metas = new Map<string, TenantMeta>();
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Bumped whenever an id's registration changes, so a store read can tell it went stale. */
@@ -74,7 +78,6 @@ export class TenantRegistry {
   constructor(
     private readonly store: TenantStore,
     private readonly options: RegistryOptions,
-    private readonly hooks: RegistryHooks,
     private readonly metrics: Metrics,
   ) {}
 
@@ -101,7 +104,7 @@ export class TenantRegistry {
   }
 
   /** Registers tenants; `synthetic` marks them as addSynthetic's (never settable through the API). */
-  async add(specs: readonly TenantSpec[], onProgress?: ProgressCallback, synthetic = false): Promise<void> {
+  async add(specs: readonly TenantSpec[], hooks: RegistryHooks, onProgress?: ProgressCallback, synthetic = false): Promise<void> {
     const seen = new Set<string>();
     // Validate everything before writing anything: a bad tenant in a list stores nothing.
     const records = specs.map((spec) => {
@@ -114,8 +117,8 @@ export class TenantRegistry {
       }
       checkAdapter(this.options.config, spec.adapter);
       checkServedHead(spec.adapter);
-      if (spec.domain !== undefined) this.hooks.checkDomain(spec.domain, spec.adapter);
-      this.hooks.checkFits(spec.id, spec.adapter);
+      if (spec.domain !== undefined) hooks.checkDomain(spec.domain, spec.adapter);
+      hooks.checkFits(spec.id, spec.adapter);
       return packTenant(spec.id, spec.adapter, {
         baseModelId: this.options.modelId,
         baseModelHash: this.options.modelHash,
@@ -137,14 +140,14 @@ export class TenantRegistry {
         for (const r of records.slice(0, stored)) {
           this.metas.set(r.meta.id, r.meta);
           this.bump(r.meta.id);
-          this.hooks.invalidate(r.meta.id);
+          hooks.changed(r.meta.id);
         }
       }
     });
   }
 
   /** Registers `count` deterministic synthetic tenants, skipping ids already present. */
-  async addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number> {
+  async addSynthetic(options: SyntheticTenantsOptions, hooks: RegistryHooks, onProgress?: ProgressCallback): Promise<number> {
     const prefix = options.prefix ?? 'tenant-';
     const total = options.count;
     let added = 0;
@@ -153,26 +156,26 @@ export class TenantRegistry {
       for (let i = start; i < Math.min(total, start + SYNTHETIC_CHUNK); i++) {
         if (!this.metas.has(`${prefix}${i}`)) specs.push(syntheticTenant(this.options.config, this.options.split, i, options));
       }
-      if (specs.length) await this.add(specs, undefined, true);
+      if (specs.length) await this.add(specs, hooks, undefined, true);
       added += specs.length;
       onProgress?.({ phase: 'tenants', done: Math.min(total, start + SYNTHETIC_CHUNK), total });
     }
     return added;
   }
 
-  async remove(id: string): Promise<void> {
+  /** `removed` runs once the record is gone from the store and the index, under the id's lock. */
+  async remove(id: string, removed: (id: string) => void): Promise<void> {
     await this.withLocks([id], async () => {
       if (!this.metas.has(id)) throw new UnknownTenantError(id);
       await this.store.delete(id);
       this.metas.delete(id);
       this.bump(id);
-      this.hooks.removed(id);
-      this.hooks.invalidate(id);
       this.metrics.forget(id);
+      removed(id);
     });
   }
 
-  list(): TenantInfo[] {
+  list(isResident: (id: string) => boolean): TenantInfo[] {
     return [...this.metas.values()].map((m) => {
       const c = this.metrics.tenants.get(m.id);
       return {
@@ -181,7 +184,7 @@ export class TenantRegistry {
         rank: m.maxRank,
         numLabels: m.numLabels,
         bytes: m.bytes,
-        residency: this.hooks.isResident(m.id) ? 'gpu' : 'store',
+        residency: isResident(m.id) ? 'gpu' : 'store',
         requests: c?.requests ?? 0,
         p50Ms: c?.latency.percentile(50) ?? 0,
         p99Ms: c?.latency.percentile(99) ?? 0,
@@ -189,28 +192,6 @@ export class TenantRegistry {
         synthetic: m.synthetic === true,
       };
     });
-  }
-
-  /** The runtime's `tenants` API; `alive` throws once the runtime is disposed. */
-  api(alive: () => void): HmiRuntimeApi['tenants'] {
-    return {
-      add: async (spec, onProgress) => {
-        alive();
-        await this.add(Array.isArray(spec) ? spec : [spec as TenantSpec], onProgress);
-      },
-      addSynthetic: async (options, onProgress) => {
-        alive();
-        return this.addSynthetic(options, onProgress);
-      },
-      remove: async (id) => {
-        alive();
-        await this.remove(id);
-      },
-      list: async () => {
-        alive();
-        return this.list();
-      },
-    };
   }
 
   private async withLocks<T>(ids: readonly string[], f: () => Promise<T>): Promise<T> {

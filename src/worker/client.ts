@@ -173,7 +173,8 @@ export class WorkerRuntime implements HmiRuntimeApi {
 
   constructor(private readonly options: WorkerRuntimeOptions = {}) {
     // plotSource is a location like model: relative to the page, not to the worker's script.
-    this.remoteOptions = pickRemoteOptions({ ...options, model: absoluteModel(options.model), plotSource: absoluteModel(options.plotSource) });
+    const { onProgress: _p, heartbeatMs: _h, heartbeatTimeoutMs: _t, startupTimeoutMs: _s, createWorker: _c, ...runtimeOptions } = options;
+    this.remoteOptions = pickRemoteOptions({ ...runtimeOptions, model: absoluteModel(options.model), plotSource: absoluteModel(options.plotSource) });
   }
 
   /** How many times the worker has died under this runtime. */

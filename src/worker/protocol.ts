@@ -11,7 +11,7 @@ import * as domainErrors from '../knowledge/domain/errors.js';
 import * as taskErrors from '../knowledge/task/errors.js';
 import * as modelErrors from '../model/errors.js';
 import * as runtimeErrors from '../runtime/errors.js';
-import * as generationErrors from '../runtime/generation/errors.js';
+import * as generationErrors from '../model/kv/errors.js';
 import type {
   ClassifyOptions,
   ClassifyResult,
@@ -29,6 +29,7 @@ import type {
   PlotDeviation,
   ProgressCallback,
   RuntimeInfo,
+  RuntimeOptions,
   ScoreResult,
   SyntheticTenantsOptions,
   TenantInfo,
@@ -37,49 +38,33 @@ import type {
 import * as workerErrors from './errors.js';
 import { RemoteHmiError } from './errors.js';
 
-/** The structured-cloneable part of the runtime's options (a GPU object and callbacks cannot cross). */
-export interface RemoteRuntimeOptions {
-  readonly model?: string;
-  readonly poolBytes?: number;
-  readonly split?: number;
-  readonly storeName?: string;
-  readonly maxQueue?: number;
-  readonly tokenBudget?: number;
-  readonly maxWaitMs?: number;
-  readonly adapterDtype?: 'f32' | 'f16';
-  readonly kvBytes?: number;
-  readonly kvBlockTokens?: number;
-  readonly maxActive?: number;
-  readonly plotPolicy?: 'exact' | 'inherit';
-  readonly plotCacheSlots?: number;
-  readonly plotSource?: string;
-}
+/** RuntimeOptions that hold objects or functions of the caller's thread: they cannot cross to a Worker. */
+export const LOCAL_ONLY_OPTIONS = ['gpu', 'worker', 'store', 'plotStore', 'onProgress'] as const;
+type LocalOnlyOption = (typeof LOCAL_ONLY_OPTIONS)[number];
 
-/** Every field of RemoteRuntimeOptions: what the client copies out of the caller's options. */
-export const REMOTE_OPTION_KEYS = [
-  'model',
-  'poolBytes',
-  'split',
-  'storeName',
-  'maxQueue',
-  'tokenBudget',
-  'maxWaitMs',
-  'adapterDtype',
-  'kvBytes',
-  'kvBlockTokens',
-  'maxActive',
-  'plotPolicy',
-  'plotCacheSlots',
-  'plotSource',
-] as const satisfies readonly (keyof RemoteRuntimeOptions)[];
-/** The RemoteRuntimeOptions fields set in `options` (anything else, a GPU object or a store, cannot cross). */
-export function pickRemoteOptions(options: { readonly [K in keyof RemoteRuntimeOptions]?: unknown }): RemoteRuntimeOptions {
-  return Object.fromEntries(REMOTE_OPTION_KEYS.map((k) => [k, options[k]]).filter(([, v]) => v !== undefined)) as RemoteRuntimeOptions;
-}
+/**
+ * The runtime's options as they cross to the worker: every RuntimeOptions field but the
+ * local-only ones, so a new option reaches the worker without being listed anywhere; the model
+ * only as a location (a ModelSource object holds functions).
+ */
+export type RemoteRuntimeOptions = Omit<RuntimeOptions, LocalOnlyOption | 'model'> & { readonly model?: string };
 
-// A field added to RemoteRuntimeOptions but not to the list would never reach the worker: a type error.
-const everyOptionListed: Exclude<keyof RemoteRuntimeOptions, (typeof REMOTE_OPTION_KEYS)[number]> extends never ? true : never = true;
-void everyOptionListed;
+type Cloneable = string | number | boolean | undefined | readonly Cloneable[];
+// An option whose value cannot be structured-cloned must be listed in LOCAL_ONLY_OPTIONS: a type error otherwise.
+const everyRemoteOptionCloneable: RemoteRuntimeOptions extends { readonly [K in keyof RemoteRuntimeOptions]?: Cloneable } ? true : never = true;
+void everyRemoteOptionCloneable;
+
+/** The options that cross to the worker: all set ones but the local-only (a ModelSource object stays behind too). */
+export function pickRemoteOptions(options: RuntimeOptions): RemoteRuntimeOptions {
+  const local = new Set<string>(LOCAL_ONLY_OPTIONS);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) {
+    if (local.has(k) || v === undefined) continue;
+    if (k === 'model' && typeof v !== 'string') continue;
+    out[k] = v;
+  }
+  return out as RemoteRuntimeOptions;
+}
 
 /** Generation options without the AbortSignal; aborting goes through PullStream.cancel(). */
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;

@@ -1,5 +1,5 @@
 // Entry of the runtime's module Worker: the whole runtime (scheduler, GPU, IndexedDB) lives here.
-import { createRuntime } from '../runtime/runtime.js';
+import { createLocalRuntime } from '../runtime/runtime.js';
 import { exposeRuntime } from './host.js';
 
-exposeRuntime((options, onProgress) => createRuntime({ ...options, worker: false, onProgress }));
+exposeRuntime((options, onProgress) => createLocalRuntime({ ...options, ...(onProgress ? { onProgress } : {}) }));

@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { TfjsBert } from '../../bench/lib/tfjs-bert.js';
 import { directorySource, loadModel } from '../../src/formats/model-source.js';
 import { bertForwardRef } from '../../src/model/cpu/bert-ref.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { writeBertDir } from '../helpers/models.js';
 

@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { TfjsGpt2, type TfjsGpt2Tenant } from '../../bench/lib/tfjs-gpt2.js';
 import { directorySource, loadModel } from '../../src/formats/model-source.js';
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2ForwardRef, greedyDecode, Gpt2KvCacheRef, lastRow } from '../../src/model/cpu/gpt2-ref.js';
 import { makeGpt2Files } from '../../src/model/synthetic.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
 import type { LoraAdapter } from '../../src/formats/types.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { bertForwardRef } from '../../src/model/cpu/bert-ref.js';
 import { bertPlotForwardRef } from '../../src/model/cpu/plot-ref.js';
 import { makeAdapterFiles } from '../../src/model/synthetic.js';

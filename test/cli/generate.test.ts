@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2GreedyRef } from '../../src/model/cpu/gpt2-ref.js';
 import { hmi, type CliRun as Run } from '../helpers/cli.js';
 import { makeDefaultModels } from '../model/default-models.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
-import type { BertConfig, Gpt2Config } from '../../src/model/config.js';
+import type { BertConfig, Gpt2Config } from '../../src/formats/model-config.js';
 import { bertForwardRef } from '../../src/model/cpu/bert-ref.js';
 import { gpt2ForwardRef } from '../../src/model/cpu/gpt2-ref.js';
 import { makeBertFiles } from '../../src/model/synthetic.js';

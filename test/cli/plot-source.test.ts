@@ -17,7 +17,9 @@ import { makeAdapterFiles } from '../../src/model/synthetic.js';
 import type { ClassifyResult, HmiRuntimeApi } from '../../src/runtime/api.js';
 import type { RuntimeDomains } from '../../src/runtime/domains.js';
 import { InvalidInputError } from '../../src/runtime/errors.js';
-import { createRuntime, type HmiRuntime, type RuntimeOptions } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
+import type { RuntimeOptions } from '../../src/runtime/api.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { writeBertDir } from '../helpers/models.js';
 

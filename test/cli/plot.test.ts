@@ -8,7 +8,7 @@ import { DirChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { makeAdapterFiles } from '../../src/model/synthetic.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { hmi } from '../helpers/cli.js';
 import { makeDefaultModels } from '../model/default-models.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2ForwardRef } from '../../src/model/cpu/gpt2-ref.js';
 import { makeAdapterFiles, makeGpt2Files } from '../../src/model/synthetic.js';
 import { hmi, type CliRun } from '../helpers/cli.js';

@@ -4,7 +4,7 @@ import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { parsePeftAdapter, writePeftAdapter } from '../../src/formats/peft.js';
 import { parseSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
 import type { HostTensor, LoraAdapter, LoraModule } from '../../src/formats/types.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import { makeAdapterFiles, Rng } from '../../src/model/synthetic.js';
 
 const bert: ModelConfig = parseHfConfig({

@@ -8,7 +8,7 @@ import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
 import { BaseWeights } from '../../src/knowledge/general/base-weights.js';
 import { BertModel, type BertHostOutputs } from '../../src/model/bert.js';
 import type { PackedBatch, SequenceInput } from '../../src/model/batch.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { bertForwardRef, bertLowerRef, bertUpperRef } from '../../src/model/cpu/bert-ref.js';
 import { InputError } from '../../src/model/errors.js';
 import { SingleAdapterLora } from '../../src/model/single-lora.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BertConfig, Gpt2Config } from '../../src/model/config.js';
+import type { BertConfig, Gpt2Config } from '../../src/formats/model-config.js';
 import type { HostTensor, LoraAdapter, LoraModule, TensorMap } from '../../src/formats/types.js';
 import { attention, erf, geluErf, geluTanh, layerNorm, matmul, MissingTensorError, softmaxInPlace } from '../../src/model/cpu/ops.js';
 import { bertEmbeddingsRef, bertForwardRef, bertLayerRef, bertLowerRef, bertUpperRef } from '../../src/model/cpu/bert-ref.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/device.js';
 import type { LoraAdapter, LoraModule } from '../../src/formats/types.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import { BaseWeights } from '../../src/knowledge/general/base-weights.js';
 import { BertModel } from '../../src/model/bert.js';
 import { Gpt2Model } from '../../src/model/gpt2.js';

@@ -7,12 +7,12 @@ import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../..
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
 import { BaseWeights } from '../../src/knowledge/general/base-weights.js';
 import type { PackedBatch } from '../../src/model/batch.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2ForwardRef, gpt2GreedyRef, gpt2LowerRef, gpt2UpperRef, Gpt2KvCacheRef } from '../../src/model/cpu/gpt2-ref.js';
 import { InputError, KvCacheError } from '../../src/model/errors.js';
 import { Gpt2Model } from '../../src/model/gpt2.js';
-import { KvPoolError } from '../../src/runtime/generation/errors.js';
-import { KvPool } from '../../src/runtime/generation/kv-pool.js';
+import { KvPoolError } from '../../src/model/kv/errors.js';
+import { KvPool } from '../../src/model/kv/kv-pool.js';
 import { SingleAdapterLora } from '../../src/model/single-lora.js';
 import { expectClose, testContext } from '../helpers/gpu.js';
 import { gpt2Config, randomAdapter, randomGpt2Weights } from './random-model.js';

@@ -1,5 +1,5 @@
 import type { HostTensor, LoraAdapter, LoraModule, TensorMap } from '../../src/formats/types.js';
-import type { BertConfig, Gpt2Config, ModelConfig } from '../../src/model/config.js';
+import type { BertConfig, Gpt2Config, ModelConfig } from '../../src/formats/model-config.js';
 import { loraModuleShapes } from '../../src/model/modules.js';
 import { randomFloats } from '../helpers/gpu.js';
 

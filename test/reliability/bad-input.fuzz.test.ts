@@ -15,7 +15,7 @@ import { loadAdapter, loadModel, type ModelSource } from '../../src/formats/mode
 import { loadTokenizer, type HmiTokenizer } from '../../src/formats/tokenizer.js';
 import type { LoraAdapter } from '../../src/formats/types.js';
 import { packTenant } from '../../src/knowledge/task/pack.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import { checkAdapter } from '../../src/model/single-lora.js';
 import { makeAdapterFiles, makeBertFiles, makeGpt2Files, type ModelFiles } from '../../src/model/synthetic.js';
 

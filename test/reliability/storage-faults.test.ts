@@ -4,14 +4,15 @@
  * are named, nothing hangs, and the tenants that are fine keep being served.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { AdapterPool } from '../../src/knowledge/task/pool.js';
 import { CorruptTenantRecordError, TenantStoreError, TenantStoreFullError } from '../../src/knowledge/task/errors.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { UnknownTenantError } from '../../src/runtime/errors.js';
 import type { TenantSpec } from '../../src/runtime/api.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import type { ModelConfig } from '../../src/formats/model-config.js';
 import { writeBertDir } from '../helpers/models.js';
 import { FaultyTenantStore, type QuotaFlavour } from '../helpers/faulty-store.js';
 

@@ -7,7 +7,8 @@
 import 'fake-indexeddb/auto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { UseStore } from 'idb-keyval';
-import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { IdbTenantStore } from '../../src/knowledge/task/store-idb.js';
 import { TenantStoreError, TenantStoreFullError } from '../../src/knowledge/task/errors.js';

@@ -9,7 +9,8 @@ import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import type { TenantStore } from '../../src/knowledge/task/store.js';
 import type { TenantInfo } from '../../src/runtime/api.js';
 import { InvalidInputError } from '../../src/runtime/errors.js';
-import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { writeBertDir } from '../helpers/models.js';
 

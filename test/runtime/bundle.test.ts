@@ -8,7 +8,7 @@ import { nodeGpu } from '../../src/gpu/node.js';
 import { DirChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { makeAdapterFiles, makeBertFiles, type ModelFiles } from '../../src/model/synthetic.js';
 import { parseHfConfig } from '../../src/formats/hf-config.js';
 import {
@@ -21,7 +21,9 @@ import {
   type BundleIndex,
 } from '../../src/runtime/bundle.js';
 import { InvalidInputError } from '../../src/runtime/errors.js';
-import { createRuntime, type HmiRuntime, type RuntimeOptions } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
+import type { RuntimeOptions } from '../../src/runtime/api.js';
 
 const SHAPE = { hiddenSize: 32, numLayers: 4, numHeads: 2, intermediateSize: 48, maxPositions: 64 };
 const EMAILS = ['win a free prize now', 'meeting moved to monday', 'claim your free money today', 'the report is attached'];

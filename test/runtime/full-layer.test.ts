@@ -9,12 +9,13 @@ import type { LoraAdapter } from '../../src/formats/types.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { bertForwardRef } from '../../src/model/cpu/bert-ref.js';
 import { bertPlotForwardRef } from '../../src/model/cpu/plot-ref.js';
 import { makeAdapterFiles } from '../../src/model/synthetic.js';
 import { InvalidInputError } from '../../src/runtime/errors.js';
-import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { writeBertDir } from '../helpers/models.js';
 
 // hbert-mini's depth (4 layers, split 2) at a small width, so every layer below and above the split is exercised.

@@ -9,14 +9,16 @@ import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
 import { UnknownDomainError } from '../../src/knowledge/domain/errors.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2GreedyRef } from '../../src/model/cpu/gpt2-ref.js';
 import { gpt2PlotGreedyRef } from '../../src/model/cpu/plot-ref.js';
 import { makeGpt2Files } from '../../src/model/synthetic.js';
 import type { GenerateChunk, TenantSpec } from '../../src/runtime/api.js';
-import type { GenerationEngine } from '../../src/runtime/generation-engine.js';
-import { GenerationRuntime, type GenerationRuntimeOptions } from '../../src/runtime/generation-runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import type { Engine } from '../../src/runtime/engine.js';
+import type { DecoderParts } from '../../src/runtime/heads/decoder-head.js';
+import { HmiRuntime } from '../../src/runtime/runtime.js';
+import type { RuntimeOptions } from '../../src/runtime/api.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { syntheticDomainAdapter, syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 
 const SHAPE = { nEmbd: 32, nLayer: 4, nHead: 2, nPositions: 64, vocabSize: 300, seed: 21 };
@@ -36,8 +38,8 @@ beforeAll(async () => {
   gpu = await nodeGpu();
 });
 
-async function runtime(): Promise<GenerationRuntime> {
-  const options: GenerationRuntimeOptions = {
+async function runtime(): Promise<HmiRuntime> {
+  const options: RuntimeOptions = {
     gpu,
     model: dir,
     store: new MemoryTenantStore(),
@@ -49,13 +51,13 @@ async function runtime(): Promise<GenerationRuntime> {
     autotune: false,
   };
   const rt = await createRuntime(options);
-  expect(rt).toBeInstanceOf(GenerationRuntime);
-  return rt as GenerationRuntime;
+  expect(rt).toBeInstanceOf(HmiRuntime);
+  return rt as HmiRuntime;
 }
 
-const engineOf = (rt: GenerationRuntime): GenerationEngine => (rt as unknown as { lane: { engine: GenerationEngine } }).lane.engine;
+const engineOf = (rt: HmiRuntime): Engine<DecoderParts> => (rt as unknown as { engine: Engine<DecoderParts> }).engine;
 
-async function greedy(rt: GenerationRuntime, tenant: string, ids: readonly number[], n: number): Promise<number[]> {
+async function greedy(rt: HmiRuntime, tenant: string, ids: readonly number[], n: number): Promise<number[]> {
   const out: number[] = [];
   for await (const c of rt.generate(tenant, ids, { maxTokens: n }) as AsyncIterable<GenerateChunk>) if (c.tokenId >= 0) out.push(c.tokenId);
   return out;
@@ -71,7 +73,7 @@ const tenant = (index: number, domain?: string): TenantSpec => ({
 });
 
 describe('hGPT two-phase generation through PLOT', () => {
-  let rt: GenerationRuntime;
+  let rt: HmiRuntime;
   beforeAll(async () => {
     rt = await runtime();
     await rt.domains.add({ id: 'rivers', budgetEntries: 500 });
@@ -126,7 +128,8 @@ describe('hGPT two-phase generation through PLOT', () => {
     // Which passes each step ran: a mixed step prefetches its PLOT rows, then runs the full pass.
     const engine = engineOf(rt);
     const log: string[] = [];
-    const { assembler, model } = engine;
+    const { assembler } = engine;
+    const { model } = engine.head;
     const prefetch = assembler.prefetch.bind(assembler);
     const step = model.step.bind(model);
     assembler.prefetch = (seqs, o) => (log.push('prefetch'), prefetch(seqs, o));

@@ -5,17 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { directorySource, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2GreedyRef } from '../../src/model/cpu/gpt2-ref.js';
 import { makeGpt2Files } from '../../src/model/synthetic.js';
 import type { GenerateChunk, GenerateOptions, TenantSpec } from '../../src/runtime/api.js';
 import { InvalidInputError, RuntimeDisposedError, UnknownTenantError } from '../../src/runtime/errors.js';
-import { KvTooLargeError } from '../../src/runtime/generation/errors.js';
+import { KvTooLargeError } from '../../src/model/kv/errors.js';
 import { ContinuousBatcher, type StepSeq } from '../../src/runtime/generation/continuous-batch.js';
-import { BlockAllocator } from '../../src/runtime/generation/kv-blocks.js';
-import type { GenerationEngine } from '../../src/runtime/generation-engine.js';
-import { GenerationRuntime, type GenerationRuntimeOptions } from '../../src/runtime/generation-runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { BlockAllocator } from '../../src/model/kv/kv-blocks.js';
+import type { Engine } from '../../src/runtime/engine.js';
+import type { DecoderParts } from '../../src/runtime/heads/decoder-head.js';
+import { HmiRuntime } from '../../src/runtime/runtime.js';
+import type { RuntimeOptions } from '../../src/runtime/api.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { trackGpu } from '../helpers/gpu-tracking.js';
 import { writeBertDir } from '../helpers/models.js';
@@ -39,8 +41,8 @@ beforeAll(async () => {
   gpu = await nodeGpu();
 });
 
-async function runtime(over: Partial<GenerationRuntimeOptions> = {}): Promise<GenerationRuntime> {
-  const options: GenerationRuntimeOptions = {
+async function runtime(over: Partial<RuntimeOptions> = {}): Promise<HmiRuntime> {
+  const options: RuntimeOptions = {
     gpu,
     model: dir,
     store: new MemoryTenantStore(),
@@ -50,10 +52,10 @@ async function runtime(over: Partial<GenerationRuntimeOptions> = {}): Promise<Ge
     autotune: false,
     ...over,
   };
-  return (await createRuntime(options)) as GenerationRuntime;
+  return (await createRuntime(options)) as HmiRuntime;
 }
 
-const engineOf = (rt: GenerationRuntime): GenerationEngine => (rt as unknown as { lane: { engine: GenerationEngine } }).lane.engine;
+const engineOf = (rt: HmiRuntime): Engine<DecoderParts> => (rt as unknown as { engine: Engine<DecoderParts> }).engine;
 
 async function collect(stream: AsyncIterable<GenerateChunk>): Promise<GenerateChunk[]> {
   const out: GenerateChunk[] = [];
@@ -73,7 +75,7 @@ function prompt(i: number, n: number): number[] {
 }
 
 describe('hGPT generation runtime', () => {
-  let rt: GenerationRuntime;
+  let rt: HmiRuntime;
   let specs: TenantSpec[];
 
   beforeAll(async () => {
@@ -87,7 +89,7 @@ describe('hGPT generation runtime', () => {
   });
 
   it('is what createRuntime builds for a gpt2 checkpoint', async () => {
-    expect(rt).toBeInstanceOf(GenerationRuntime);
+    expect(rt).toBeInstanceOf(HmiRuntime);
     const info = await rt.info();
     expect(info.family).toBe('gpt2');
     expect(info.numLayers).toBe(2);
@@ -124,7 +126,7 @@ describe('hGPT generation runtime', () => {
       expect(tokensOf(chunks)).toEqual(gpt2GreedyRef(config, loaded.weights, prompt(k, 1 + (k % 7)), 1 + ((k * 5) % 9), { adapter: spec.adapter }));
     });
     expect(alone).toEqual(gpt2GreedyRef(config, loaded.weights, target.ids, target.n, { adapter: specs[1].adapter }));
-    expect(engineOf(rt).kv.bytesUsed).toBe(0);
+    expect(engineOf(rt).head.kv.bytesUsed).toBe(0);
     expect(engineOf(rt).pool.stats().pinnedTenants).toBe(0);
   });
 
@@ -212,7 +214,7 @@ describe('hGPT KV admission and cancellation', () => {
     const rt = await runtime({ kvBytes: kvBytesFor(8) });
     const [spec] = tenants(1);
     await rt.tenants.add(spec);
-    const kv = engineOf(rt).kv;
+    const kv = engineOf(rt).head.kv;
     expect(kv.numBlocks).toBe(8);
     await expect(rt.generate(spec.id, prompt(1, 30), { maxTokens: 4 })[Symbol.asyncIterator]().next()).rejects.toThrow(KvTooLargeError);
 
@@ -296,8 +298,8 @@ describe('hGPT memory over many requests', () => {
     for (let i = 0; i < 1000; i++) await one(i);
     expect(tracker.live()).toBe(baseline);
     const engine = engineOf(rt);
-    expect(engine.kv.liveSequences).toBe(0);
-    expect(engine.kv.bytesUsed).toBe(0);
+    expect(engine.head.kv.liveSequences).toBe(0);
+    expect(engine.head.kv.bytesUsed).toBe(0);
     expect(engine.pool.stats().pinnedTenants).toBe(0);
     // The adapter pool holds few tenants: requests evicted and reloaded adapters all along.
     expect(engine.pool.stats().evictions).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
@@ -10,7 +11,7 @@ import { AdapterMismatchError } from '../../src/formats/errors.js';
 import { syntheticDomainAdapter, syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { loadModel, directorySource } from '../../src/formats/model-source.js';
 import { bertPlotForwardRef } from '../../src/model/cpu/plot-ref.js';
-import type { BertConfig } from '../../src/model/config.js';
+import type { BertConfig } from '../../src/formats/model-config.js';
 import { writeBertDir } from '../helpers/models.js';
 
 const SHAPE = { hiddenSize: 32, numLayers: 4, numHeads: 2, intermediateSize: 48, maxPositions: 64 };

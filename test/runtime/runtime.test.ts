@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime, type HmiRuntime } from '../../src/runtime/runtime.js';
+import { type HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { AdapterPool } from '../../src/knowledge/task/pool.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';

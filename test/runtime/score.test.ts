@@ -9,15 +9,16 @@ import type { LoraAdapter } from '../../src/formats/types.js';
 import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import { MemoryChunkStore } from '../../src/knowledge/domain/chunk-store.js';
 import { PlotStore } from '../../src/knowledge/domain/plot-store.js';
-import type { Gpt2Config } from '../../src/model/config.js';
+import type { Gpt2Config } from '../../src/formats/model-config.js';
 import { gpt2ForwardRef } from '../../src/model/cpu/gpt2-ref.js';
 import { gpt2PlotForwardRef } from '../../src/model/cpu/plot-ref.js';
 import { makeAdapterFiles, makeGpt2Files } from '../../src/model/synthetic.js';
 import type { GenerateChunk, ScoreResult, TenantSpec } from '../../src/runtime/api.js';
 import { InvalidInputError, UnknownTenantError } from '../../src/runtime/errors.js';
-import type { GenerationEngine } from '../../src/runtime/generation-engine.js';
-import { GenerationRuntime } from '../../src/runtime/generation-runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import type { Engine } from '../../src/runtime/engine.js';
+import type { DecoderParts } from '../../src/runtime/heads/decoder-head.js';
+import { HmiRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { writeBertDir } from '../helpers/models.js';
 
@@ -28,7 +29,7 @@ let dir: string;
 let gpu: GPU;
 let loaded: LoadedModel;
 let config: Gpt2Config;
-let rt: GenerationRuntime;
+let rt: HmiRuntime;
 
 /** The f64 reference of score(): log-softmax of each row of the reference logits at the next token. */
 function refLogprobs(logits: Float64Array, ids: readonly number[]): number[] {
@@ -50,7 +51,7 @@ function expectScore(got: ScoreResult, want: readonly number[], ids: readonly nu
   expect(got.perplexity).toBeCloseTo(Math.exp(-got.meanLogprob), 9);
 }
 
-const engineOf = (r: GenerationRuntime): GenerationEngine => (r as unknown as { lane: { engine: GenerationEngine } }).lane.engine;
+const engineOf = (r: HmiRuntime): Engine<DecoderParts> => (r as unknown as { engine: Engine<DecoderParts> }).engine;
 
 const prompt = (i: number, n: number): number[] => Array.from({ length: n }, (_, j) => (i * 53 + j * 17 + 3) % config.vocabSize);
 
@@ -81,7 +82,7 @@ beforeAll(async () => {
     kvBytes: 1 << 20,
     kvBlockTokens: 4,
     autotune: false,
-  })) as GenerationRuntime;
+  })) as HmiRuntime;
   await rt.domains.add({ id: 'rivers' });
   full = { id: 'full', adapter: await allLayerAdapter(4) };
   upper = syntheticTenant(config, SPLIT, 1, { count: 3, seed: 9, ranks: [3] });
@@ -127,7 +128,7 @@ describe('score (hGPT)', () => {
       return out;
     })();
     // What each forward fed: scoring prefills of several tenants must share passes.
-    const { model } = engineOf(rt);
+    const { model } = engineOf(rt).head;
     const seen: number[] = [];
     const step = model.step.bind(model);
     const stepUpper = model.stepUpper.bind(model);

@@ -9,7 +9,7 @@ import { MemoryTenantStore } from '../../src/knowledge/task/store-memory.js';
 import type { LoraAdapter } from '../../src/formats/types.js';
 import type { HmiRuntimeApi } from '../../src/runtime/api.js';
 import { bundlePlotSource, loadBundle, readBundleIndex, type BundleIndex } from '../../src/runtime/bundle.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/create-runtime.js';
 
 const BASE = join(import.meta.dirname, '../../public/models/');
 /** Examples per classification task: a fixed, evenly spread slice of the test split. */

@@ -5,7 +5,7 @@
  * later rebuild weighs the corpus along with live traffic.
  */
 import { ShapeError } from '../../errors.js';
-import type { ProgressCallback } from '../../runtime/api.js';
+import type { ProgressCallback } from '../../util/progress.js';
 import type { ComputeWindows, DomainKnowledge } from './domain-knowledge.js';
 import { topK } from './frequency.js';
 import { PlotTable } from './plot-table.js';

@@ -53,6 +53,11 @@ export class IdbChunkStore implements ChunkStore {
 }
 
 type FsPromises = typeof import('node:fs/promises');
+type AtomicFile = typeof import('../../util/atomic-file.js');
+
+// Lazy: this module is in the browser bundle (IdbChunkStore), the atomic writer is Node-only.
+let atomicModule: Promise<AtomicFile> | undefined;
+const atomicFile = (): Promise<AtomicFile> => (atomicModule ??= import('../../util/atomic-file.js'));
 
 /**
  * The file a record lives in, relative to its directory: one flat file per record, the name
@@ -87,6 +92,8 @@ export function parseChunkListing(text: string, where: string): string[] {
 export interface DirChunkStoreOptions {
   /** Refuse writes and never create the directory: a PLOT shipped with the app. Default false. */
   readonly readOnly?: boolean;
+  /** fsync each record and listing file before renaming it, and the directory after: survives power loss. Default true. */
+  readonly fsync?: boolean;
 }
 
 /**
@@ -97,6 +104,7 @@ export interface DirChunkStoreOptions {
 export class DirChunkStore implements ChunkStore {
   private fs: Promise<FsPromises> | undefined;
   private readonly readOnly: boolean;
+  private readonly fsync: boolean;
   /** A listing refresh queued but not started yet: later writes join it instead of queuing another. */
   private listingQueued: Promise<void> | undefined;
   private listingTail: Promise<void> = Promise.resolve();
@@ -106,6 +114,7 @@ export class DirChunkStore implements ChunkStore {
     options: DirChunkStoreOptions = {},
   ) {
     this.readOnly = options.readOnly ?? false;
+    this.fsync = options.fsync ?? true;
   }
 
   private async files(): Promise<FsPromises> {
@@ -134,10 +143,8 @@ export class DirChunkStore implements ChunkStore {
   async set(name: string, bytes: Uint8Array): Promise<void> {
     this.writable(name);
     const fs = await this.files();
-    // Write then rename: a crash mid-write never leaves a torn record under the real name.
-    const tmp = `${this.path(name)}.tmp`;
-    await fs.writeFile(tmp, bytes);
-    await fs.rename(tmp, this.path(name));
+    // A crash or a full disk mid-write never leaves a torn record under the real name.
+    await (await atomicFile()).writeFileAtomic(this.path(name), bytes, { fsync: this.fsync });
     await this.refreshListing(fs);
   }
   async delete(name: string): Promise<void> {
@@ -172,9 +179,7 @@ export class DirChunkStore implements ChunkStore {
     const run = this.listingTail.then(async () => {
       this.listingQueued = undefined;
       const names = (await this.names(fs)).sort();
-      const tmp = `${this.dir}/${CHUNK_LISTING}.tmp`;
-      await fs.writeFile(tmp, JSON.stringify(names));
-      await fs.rename(tmp, `${this.dir}/${CHUNK_LISTING}`);
+      await (await atomicFile()).writeFileAtomic(`${this.dir}/${CHUNK_LISTING}`, JSON.stringify(names), { fsync: this.fsync });
     });
     this.listingQueued = run;
     this.listingTail = run.catch(() => undefined);

@@ -5,7 +5,21 @@
 import { readF32 } from '../../gpu/buffers.js';
 import { ShapeError } from '../../errors.js';
 import type { PlotAssembler, PlotSequence } from './assembler.js';
-import type { PlotDeviation } from '../../runtime/api.js';
+
+/**
+ * How far policy 'inherit' drifts from 'exact' at a domain: the split-layer hidden states
+ * (the input of layer S) of the same texts assembled both ways, compared row by row.
+ */
+export interface PlotDeviation {
+  /** Mean over rows (tokens) of the cosine similarity, inherit vs exact. 1 = identical. */
+  readonly meanCosine: number;
+  /** Largest absolute difference over every element. */
+  readonly maxAbsDiff: number;
+  /** Rows (tokens) compared. */
+  readonly rows: number;
+  /** Rows inherit served from an ancestor with other lower weights: the only ones that can differ. */
+  readonly inheritedRows: number;
+}
 
 export interface Deviation {
   /** Mean over rows of the cosine similarity of the two hidden states. */

@@ -7,14 +7,28 @@
  * assembler computes. Each such error is recorded (and passed to `onError`).
  */
 import { HmiError } from '../../errors.js';
-import type { ProgressCallback } from '../../runtime/api.js';
+import type { ProgressCallback } from '../../util/progress.js';
 import { DomainTree, type DomainNodeSpec, type MissPolicy } from './domain-tree.js';
 import { PlotStoreError } from './errors.js';
 import { FrequencyCounter, topK } from './frequency.js';
 import { PlotTable, type PlotLayout } from './plot-table.js';
 import type { PlotStore } from './plot-store.js';
 import { windowsOf, type TrigramKey } from './trigram.js';
-import type { DomainInfo } from '../../runtime/api.js';
+
+export interface DomainInfo {
+  readonly id: string;
+  readonly parent: string | null;
+  /** Nodes with equal scopes share lower-layer weights, hence PLOT values. */
+  readonly scope: string;
+  readonly entries: number;
+  readonly budgetEntries: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly lookups: number;
+  readonly hitRate: number;
+  /** The miss policy its tenants get (its own, an ancestor's or the runtime's). */
+  readonly policy: 'exact' | 'inherit';
+}
 
 /**
  * Runs windows through a node's lower layers in one batched pass: `windows` holds 3 ids per

@@ -3,12 +3,13 @@
  * the metadata and "<name>.<crc>.bin" the payload, name = base64url of the id. Each file is
  * written to a temporary name and renamed; the metadata is renamed last and is the commit
  * point, so a crash leaves either the old record or the new one, never half of one.
- * node:fs is imported on first use so browser bundles never pull it in.
+ * node:fs is imported on first use (here and in util/atomic-file.ts) so browser bundles never pull it in.
  */
-import type { ProgressCallback } from '../../runtime/api.js';
+import type { ProgressCallback } from '../../util/progress.js';
 import { verifyRecord, type TenantMeta, type TenantRecord } from './pack.js';
 import { CorruptTenantRecordError, TenantStoreError } from './errors.js';
 import { STORE_PROGRESS_PHASE, readError, writeError, type TenantStore } from './store.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 
 type Fs = typeof import('node:fs/promises');
 
@@ -37,13 +38,12 @@ function toArrayBuffer(buf: Uint8Array): ArrayBuffer {
 const isMissing = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT';
 
 export interface FsTenantStoreOptions {
-  /** fsync each file before renaming it: survives power loss, not only process crashes. Default true. */
+  /** fsync each file before renaming it, and the directory after: survives power loss, not only process crashes. Default true. */
   readonly fsync?: boolean;
 }
 
 export class FsTenantStore implements TenantStore {
   private readonly fsync: boolean;
-  private tmpCounter = 0;
 
   constructor(
     readonly dir: string,
@@ -54,23 +54,6 @@ export class FsTenantStore implements TenantStore {
 
   private path(file: string): string {
     return `${this.dir}/${file}`;
-  }
-
-  private async writeAtomic(fs: Fs, file: string, data: Uint8Array | string): Promise<void> {
-    const tmp = this.path(`.${file}.${process.pid}.${this.tmpCounter++}.tmp`);
-    try {
-      const fh = await fs.open(tmp, 'w');
-      try {
-        await fh.writeFile(data);
-        if (this.fsync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, this.path(file));
-    } catch (e) {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
-      throw e;
-    }
   }
 
   private async readMeta(fs: Fs, name: string): Promise<TenantMeta | undefined> {
@@ -93,8 +76,8 @@ export class FsTenantStore implements TenantStore {
         const name = fileName(r.meta.id);
         const old = await this.readMeta(fs, name).catch(() => undefined);
         const pname = payloadName(name, r.meta.checksum);
-        await this.writeAtomic(fs, pname, new Uint8Array(r.payload));
-        await this.writeAtomic(fs, `${name}.json`, JSON.stringify(r.meta));
+        await writeFileAtomic(this.path(pname), new Uint8Array(r.payload), { fsync: this.fsync });
+        await writeFileAtomic(this.path(`${name}.json`), JSON.stringify(r.meta), { fsync: this.fsync });
         if (old && payloadName(name, old.checksum) !== pname) await fs.rm(this.path(payloadName(name, old.checksum)), { force: true });
         done++;
         onProgress?.({ phase: STORE_PROGRESS_PHASE, done, total: records.length });

@@ -5,7 +5,7 @@
  * written in the same transaction, so a record is stored whole or not at all.
  */
 import { createStore, delMany, getMany, promisifyRequest, setMany, clear as clearStore, type UseStore } from 'idb-keyval';
-import type { ProgressCallback } from '../../runtime/api.js';
+import type { ProgressCallback } from '../../util/progress.js';
 import { verifyRecord, type TenantMeta, type TenantRecord } from './pack.js';
 import { CorruptTenantRecordError } from './errors.js';
 import { STORE_PROGRESS_PHASE, chunkRecords, readError, writeError, type TenantStore } from './store.js';

@@ -1,5 +1,5 @@
 /** An in-memory TenantStore: tests, and runtimes that need no persistence. */
-import type { ProgressCallback } from '../../runtime/api.js';
+import type { ProgressCallback } from '../../util/progress.js';
 import { verifyRecord, type TenantMeta, type TenantRecord } from './pack.js';
 import { STORE_PROGRESS_PHASE, type TenantStore } from './store.js';
 

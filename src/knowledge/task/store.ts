@@ -3,7 +3,7 @@
  * Node (store-fs.ts), memory in tests (store-memory.ts). A record is written whole or not at
  * all; reads verify the checksum, so damaged bytes surface as CorruptTenantRecordError.
  */
-import type { ProgressCallback } from '../../runtime/api.js';
+import type { ProgressCallback } from '../../util/progress.js';
 import type { TenantMeta, TenantRecord } from './pack.js';
 import { HmiError } from '../../errors.js';
 import { TenantStoreError, TenantStoreFullError } from './errors.js';

@@ -6,7 +6,7 @@
  */
 import { ShapeError } from '../../errors.js';
 import type { LoraAdapter, TensorMap } from '../../formats/types.js';
-import { checkSplit, type BertConfig } from '../config.js';
+import { checkSplit, type BertConfig } from '../../formats/model-config.js';
 import { checkAdapterTargets, projectRef } from './lora-ref.js';
 import {
   addInPlace,

@@ -7,7 +7,7 @@
  */
 import { ShapeError } from '../../errors.js';
 import type { LoraAdapter, TensorMap } from '../../formats/types.js';
-import { checkSplit, type Gpt2Config } from '../config.js';
+import { checkSplit, type Gpt2Config } from '../../formats/model-config.js';
 import { checkAdapterTargets, projectRef } from './lora-ref.js';
 import { addInPlace, argmax, attention, checkIds, geluTanh, layerNorm, mapInPlace, matmul, tensor, type Vec } from './ops.js';
 

@@ -5,7 +5,7 @@
  */
 import { HmiError, ShapeError } from '../../errors.js';
 import type { HostTensor, LoraAdapter, LoraModule, TensorMap } from '../../formats/types.js';
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig } from '../../formats/model-config.js';
 import { addInPlace, matmul, tensor, type Layout, type Vec } from './ops.js';
 
 /** An adapter module names no projection LoRA may target in this model. */

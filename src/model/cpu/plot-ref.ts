@@ -13,7 +13,7 @@
  */
 import { ShapeError } from '../../errors.js';
 import type { LoraAdapter, TensorMap } from '../../formats/types.js';
-import type { BertConfig, Gpt2Config } from '../config.js';
+import type { BertConfig, Gpt2Config } from '../../formats/model-config.js';
 import { bertLowerRef, bertUpperRef, type BertRefOutput } from './bert-ref.js';
 import { Gpt2KvCacheRef, gpt2LowerRef, gpt2UpperRef, greedyDecode, lastRow, type Gpt2RefOutput } from './gpt2-ref.js';
 import { checkIds, layerNorm, tensor, type Vec } from './ops.js';

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.js';
-import { kvTokens } from './kv-blocks.js';
+import { kvTokens } from '../../model/kv/kv-blocks.js';
 import { createSampler, type Sampler, type SamplerOptions } from './sampler.js';
 
 /** What the batcher needs of the KV cache: BlockAllocator and KvPool both fit. */

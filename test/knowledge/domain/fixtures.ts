@@ -1,7 +1,7 @@
 import type { TensorMap } from '../../../src/formats/types.js';
 import type { GpuContext } from '../../../src/gpu/device.js';
 import { uploadBuffer } from '../../../src/gpu/buffers.js';
-import type { BertConfig, Gpt2Config } from '../../../src/model/config.js';
+import type { BertConfig, Gpt2Config } from '../../../src/formats/model-config.js';
 import { bertTrigramEntryRef, gpt2TrigramEntryRef } from '../../../src/model/cpu/plot-ref.js';
 import { PlotAssembler, type MissPolicy } from '../../../src/knowledge/domain/assembler.js';
 import { DomainKnowledge, type ComputeWindows } from '../../../src/knowledge/domain/domain-knowledge.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ContinuousBatcher, type GenerationRequest, type StepSeq } from '../../../src/runtime/generation/continuous-batch.js';
-import { BlockAllocator } from '../../../src/runtime/generation/kv-blocks.js';
-import { KvTooLargeError } from '../../../src/runtime/generation/errors.js';
+import { BlockAllocator } from '../../../src/model/kv/kv-blocks.js';
+import { KvTooLargeError } from '../../../src/model/kv/errors.js';
 import { InvalidInputError } from '../../../src/runtime/errors.js';
 import type { SamplerOptions } from '../../../src/runtime/generation/sampler.js';
 

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../../errors.js';
 import { KvPoolError, KvTooLargeError } from './errors.js';
 
 /** Positions whose keys/values a request writes: the prompt and every generated token but the last (never fed back). */

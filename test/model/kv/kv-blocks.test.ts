@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { BlockAllocator, kvTokens } from '../../../src/runtime/generation/kv-blocks.js';
-import { KvPoolError, KvTooLargeError } from '../../../src/runtime/generation/errors.js';
+import { BlockAllocator, kvTokens } from '../../../src/model/kv/kv-blocks.js';
+import { KvPoolError, KvTooLargeError } from '../../../src/model/kv/errors.js';
 import { InvalidInputError } from '../../../src/runtime/errors.js';
 
 type Op =

@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { createStore, set } from 'idb-keyval';
-import { autotuneMatmul, loadMatmulChoices, matmulChoices, type AutotuneProgress } from '../../src/gpu/autotune.js';
+import { autotuneMatmul, loadMatmulChoices, matmulChoices, type AutotuneProgress } from '../../src/kernels/matmul-autotune.js';
 import { createGpuContext, type GpuContext } from '../../src/gpu/device.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';

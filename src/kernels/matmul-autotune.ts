@@ -1,7 +1,7 @@
 import { createStore, get, set, type UseStore } from 'idb-keyval';
-import type { GpuContext } from './device.js';
-import { allocBuffer } from './buffers.js';
-import { timeGpu } from './timing.js';
+import type { GpuContext } from '../gpu/device.js';
+import { allocBuffer } from '../gpu/buffers.js';
+import { timeGpu } from '../gpu/timing.js';
 import {
   encodeMatmul,
   isMatmulVariant,
@@ -11,7 +11,7 @@ import {
   validateMatmulShape,
   type MatmulShape,
   type MatmulVariant,
-} from '../kernels/matmul.js';
+} from './matmul.js';
 
 /** Fastest variant by shape class (see matmulShapeClass). */
 export type MatmulChoices = Record<string, MatmulVariant>;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { KvPool, type KvStepEntry } from '../../../src/runtime/generation/kv-pool.js';
-import { KvPoolError, KvTooLargeError } from '../../../src/runtime/generation/errors.js';
-import { encodePagedAttentionLayer } from '../../../src/runtime/generation/paged-attention-layer.js';
+import { KvPool, type KvStepEntry } from '../../../src/model/kv/kv-pool.js';
+import { KvPoolError, KvTooLargeError } from '../../../src/model/kv/errors.js';
+import { encodePagedAttentionLayer } from '../../../src/model/kv/paged-attention-layer.js';
 import { attentionRef } from '../../../src/kernels/cpu/attention.js';
 import { run } from '../../../src/gpu/dispatch.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../../src/gpu/buffers.js';

@@ -1,22 +1,20 @@
-import { allocBuffer, readF32 } from '../gpu/buffers.js';
-import type { GpuContext } from '../gpu/device.js';
-import type { TenantMeta } from '../knowledge/task/pack.js';
-import type { HeadsLayout, MultiTenantLora } from '../knowledge/task/multi-lora.js';
-import type { BertModel, BertOutputs } from '../model/bert.js';
-import type { ClassifyResult, EmbedResult } from './api.js';
-import { RequestFailedError, UnknownTenantError } from './errors.js';
-import type { AdapterPool } from '../knowledge/task/pool.js';
-import type { PendingRequest } from './pipeline.js';
-import type { PlotAssembler, PreparedBatch } from '../knowledge/domain/assembler.js';
+import { allocBuffer, readF32 } from '../../gpu/buffers.js';
+import type { GpuContext } from '../../gpu/device.js';
+import type { HeadsLayout, MultiTenantLora } from '../../knowledge/task/multi-lora.js';
+import type { BertModel, BertOutputs } from '../../model/bert.js';
+import type { ClassifyResult, EmbedResult } from '../api.js';
+import { RequestFailedError, UnknownTenantError } from '../errors.js';
+import type { AdapterPool } from '../../knowledge/task/pool.js';
+import type { AdmittedRequest } from '../task-head.js';
+import type { Registrations } from '../tenant-registry.js';
+import type { PlotAssembler, PreparedBatch } from '../../knowledge/domain/assembler.js';
 
 export type EncoderResult = ClassifyResult | EmbedResult;
 
-export interface EncoderRequest extends PendingRequest<EncoderResult> {
+export interface EncoderRequest extends AdmittedRequest<EncoderResult> {
   readonly kind: 'classify' | 'embed';
   /** The tenant's domain node, or '' for a tenant without one (it runs every layer). */
   readonly domain: string;
-  /** Set once the request was re-run after a device loss; a second loss rejects it. */
-  retried: boolean;
 }
 
 function softmax(logits: Float32Array, offset: number, n: number): number[] {
@@ -49,7 +47,7 @@ export class EncoderExecutor {
     private readonly ctx: GpuContext,
     private readonly model: BertModel,
     private readonly lora: MultiTenantLora,
-    private readonly meta: (tenantId: string) => TenantMeta | undefined,
+    private readonly registrations: Registrations,
     private readonly now: () => number,
     readonly assembler: PlotAssembler,
     private readonly split: number,
@@ -135,7 +133,7 @@ export class EncoderExecutor {
         const slice = hidden!.slice(packed.starts[q] * H, (packed.starts[q] + rows) * H);
         settle.push(() => r.resolve({ tenantId: r.tenantId, hidden: slice, shape: [rows, H] }));
       } else {
-        const m = this.meta(r.tenantId);
+        const m = this.registrations.get(r.tenantId);
         if (!m) {
           settle.push(() => r.reject(new UnknownTenantError(r.tenantId)));
           return;
