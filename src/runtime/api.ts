@@ -14,14 +14,23 @@ import type { PlotDeviation } from '../knowledge/domain/deviation.js';
 /** Text, or token ids already produced by the model's tokenizer. */
 export type ModelInput = string | readonly number[];
 
-export interface TenantSpec {
+/** A tenant to register. `tenants.add` also takes its adapter by location: see TenantInput. */
+export interface TenantSpec<Adapter = LoraAdapter> {
   readonly id: string;
   /** Name of a node of the domain knowledge tree; omitted = the general domain (root). */
   readonly domain?: string;
-  readonly adapter: LoraAdapter;
+  /**
+   * The tenant's LoRA: parsed already, or (TenantInput) where a PEFT adapter directory is: a URL
+   * (relative to the page in a browser), a directory in Node, or a ModelSource (in-process only).
+   * A location is read against the runtime's loaded base model, never a second copy of it.
+   */
+  readonly adapter: Adapter;
   /** What the tenant is, for people (a dashboard shows it); at most 500 characters. Stored with the tenant. */
   readonly description?: string;
 }
+
+/** What `tenants.add` takes: a TenantSpec whose adapter may be given by location. */
+export type TenantInput = TenantSpec<LoraAdapter | string | ModelSource>;
 
 export interface TenantInfo {
   readonly id: string;
@@ -257,7 +266,7 @@ export interface HmiRuntimeApi {
     deviation(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotDeviation>;
   };
   readonly tenants: {
-    add(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
+    add(spec: TenantInput | readonly TenantInput[], onProgress?: ProgressCallback): Promise<void>;
     /** Registers `count` synthetic tenants unless ids already exist (they persist in the store). */
     addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
     remove(id: string): Promise<void>;

@@ -1,6 +1,7 @@
 import { DeviceLostError, HmiError } from '../errors.js';
 import { createGpuContext } from '../gpu/device.js';
-import { loadModel, type LoadedModel, type ModelSource } from '../formats/model-source.js';
+import { loadAdapter, loadModel, type LoadedModel, type ModelSource } from '../formats/model-source.js';
+import type { LoraAdapter } from '../formats/types.js';
 import type { ModelConfig } from '../formats/model-config.js';
 import type { HmiTokenizer } from '../formats/tokenizer.js';
 import type { TenantMeta } from '../knowledge/task/pack.js';
@@ -21,6 +22,7 @@ import type {
   RuntimeInfo,
   RuntimeOptions,
   ScoreResult,
+  TenantInput,
   TenantSpec,
 } from './api.js';
 import { createCompletions } from './completions.js';
@@ -123,7 +125,11 @@ export class HmiRuntime implements HmiRuntimeApi {
     this.tenants = {
       add: async (s, onProgress) => {
         this.alive();
-        await this.registry.add(Array.isArray(s) ? (s as readonly TenantSpec[]) : [s as TenantSpec], hooks, onProgress);
+        const specs: readonly TenantInput[] = Array.isArray(s) ? (s as readonly TenantInput[]) : [s as TenantInput];
+        // Every adapter is read before any is stored: a bad location registers nothing.
+        const parsed = await Promise.all(specs.map(async (spec): Promise<TenantSpec> => ({ ...spec, adapter: await this.readAdapter(spec.adapter) })));
+        this.alive();
+        await this.registry.add(parsed, hooks, onProgress);
       },
       addSynthetic: async (o, onProgress) => {
         this.alive();
@@ -276,6 +282,17 @@ export class HmiRuntime implements HmiRuntimeApi {
       if (await this.retryAfterLoss(engine, batch)) return;
       for (const r of batch) r.reject(e);
     }
+  }
+
+  /** A tenant's adapter given by location, read against this runtime's base model (its config, not a second load). */
+  private async readAdapter(adapter: TenantInput['adapter']): Promise<LoraAdapter> {
+    if (typeof adapter === 'string') {
+      if (adapter.length === 0) throw new InvalidInputError('an adapter location must be a non-empty URL or directory');
+      return loadAdapter(resolveModelSource(adapter), this.config);
+    }
+    if (adapter !== null && typeof adapter === 'object' && typeof (adapter as ModelSource).readBytes === 'function') return loadAdapter(adapter as ModelSource, this.config);
+    // Anything else is checked as a parsed adapter by the registry (named errors there).
+    return adapter as LoraAdapter;
   }
 
   private tenantMeta(tenantId: string): TenantMeta {

@@ -25,9 +25,9 @@ import type {
   ScoreResult,
   SyntheticTenantsOptions,
   TenantInfo,
-  TenantSpec,
+  TenantInput,
 } from '../runtime/api.js';
-import { RuntimeDisposedError } from '../runtime/errors.js';
+import { InvalidInputError, RuntimeDisposedError } from '../runtime/errors.js';
 import { WorkerCrashedError } from './errors.js';
 import { fromWireError, isWireError, pickRemoteOptions, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
 
@@ -52,6 +52,19 @@ function defaultWorker(): Worker {
 function absoluteModel(model: string | undefined): string | undefined {
   if (model === undefined || typeof document === 'undefined') return model;
   return new URL(model, document.baseURI).href;
+}
+
+/**
+ * A tenant as it crosses to the worker: an adapter location relative to the page becomes
+ * absolute (the worker would resolve it against its own script); a ModelSource holds functions
+ * and cannot cross at all.
+ */
+function crossableTenant(t: TenantInput): TenantInput {
+  if (typeof t.adapter === 'string') return { ...t, adapter: absoluteModel(t.adapter) ?? t.adapter };
+  if (t.adapter !== null && typeof t.adapter === 'object' && typeof (t.adapter as { readBytes?: unknown }).readBytes === 'function') {
+    throw new InvalidInputError(`tenant "${t.id}": a ModelSource adapter cannot cross to the worker; give its URL instead`);
+  }
+  return t;
 }
 
 function decode(e: unknown): unknown {
@@ -163,8 +176,15 @@ export class WorkerRuntime implements HmiRuntimeApi {
   };
 
   readonly tenants: HmiRuntimeApi['tenants'] = {
-    add: (spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback) =>
-      this.call((api) => api.addTenants(spec, onProgress && Comlink.proxy(onProgress))),
+    add: (spec: TenantInput | readonly TenantInput[], onProgress?: ProgressCallback) => {
+      let wire: TenantInput[];
+      try {
+        wire = (Array.isArray(spec) ? (spec as readonly TenantInput[]) : [spec as TenantInput]).map(crossableTenant);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return this.call((api) => api.addTenants(wire, onProgress && Comlink.proxy(onProgress)));
+    },
     addSynthetic: (options: SyntheticTenantsOptions, onProgress?: ProgressCallback) =>
       this.call((api) => api.addSyntheticTenants(options, onProgress && Comlink.proxy(onProgress))),
     remove: (id: string) => this.call((api) => api.removeTenant(id)),

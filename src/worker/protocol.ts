@@ -33,7 +33,7 @@ import type {
   ScoreResult,
   SyntheticTenantsOptions,
   TenantInfo,
-  TenantSpec,
+  TenantInput,
 } from '../runtime/api.js';
 import * as workerErrors from './errors.js';
 import { RemoteHmiError } from './errors.js';
@@ -91,7 +91,7 @@ export interface WorkerHostApi {
   buildDomain(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotBuildReport>;
   rebuildDomains(id?: string, onProgress?: ProgressCallback): Promise<void>;
   domainDeviation(id: string, corpus: readonly string[] | readonly (readonly number[])[], onProgress?: ProgressCallback): Promise<PlotDeviation>;
-  addTenants(spec: TenantSpec | readonly TenantSpec[], onProgress?: ProgressCallback): Promise<void>;
+  addTenants(spec: TenantInput | readonly TenantInput[], onProgress?: ProgressCallback): Promise<void>;
   addSyntheticTenants(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
   removeTenant(id: string): Promise<void>;
   listTenants(): Promise<TenantInfo[]>;
