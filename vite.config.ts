@@ -2,6 +2,10 @@ import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
 
 const external = [/^webgpu$/, /^node:/];
+// Minified class names would break every error's `name` (HmiError sets it from new.target.name),
+// the dashboard's checks by name and the worker's error registry keyed by class name: keep them
+// for every class at once, so a new error class cannot be forgotten (test/build/dist-errors.test.ts).
+const output = { keepNames: true } as const;
 
 // `npm start` serves index.html (the demo); `npm run build` emits the library into dist/:
 // index.js (the API, no side effects), dashboard.js (registers <hmi-dashboard>), worker.js
@@ -18,7 +22,7 @@ export default defineConfig({
   worker: {
     format: 'es',
     // One self-contained worker.js: its lazy chunks would otherwise land in dist/ under ambiguous names.
-    rollupOptions: { external, output: { entryFileNames: '[name].js', inlineDynamicImports: true } },
+    rollupOptions: { external, output: { ...output, entryFileNames: '[name].js', codeSplitting: false } },
   },
   build: {
     target: 'es2022',
@@ -33,6 +37,6 @@ export default defineConfig({
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },
-    rollupOptions: { external },
+    rollupOptions: { external, output },
   },
 });

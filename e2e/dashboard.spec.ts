@@ -499,14 +499,10 @@ test.describe('dashboard (real runtime)', () => {
 test.describe('library build', () => {
   let site = '';
   let server: Server | null = null;
+  let port = 0;
 
-  test.afterAll(async () => {
-    server?.close();
-    if (site) await rm(site, { recursive: true, force: true });
-  });
-
-  test('dist/ copied next to a plain HTML page works from a static server, no bundler', async ({ page }) => {
-    const trained = await shippedTenants(page, 'hbert-mini');
+  // One production build served by a plain static server for the tests below.
+  test.beforeAll(async () => {
     site = await mkdtemp(join(tmpdir(), 'hmi-site-'));
     const build = spawnSync('npx', ['vite', 'build', '--outDir', join(site, 'dist'), '--emptyOutDir', '--logLevel', 'warn'], { encoding: 'utf8' });
     expect(build.status, build.stderr).toBe(0);
@@ -514,6 +510,7 @@ test.describe('library build', () => {
       join(site, 'index.html'),
       '<!doctype html><meta charset="utf-8"><script type="module" src="./dist/dashboard.js"></script><hmi-dashboard tenants="50" autostart></hmi-dashboard>',
     );
+    await writeFile(join(site, 'blank.html'), '<!doctype html><meta charset="utf-8"><title>blank</title>');
     const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.map': 'application/json' };
     server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^([/\\])+/, '') || 'index.html';
@@ -528,12 +525,47 @@ test.describe('library build', () => {
         },
       );
     });
-    const port = await new Promise<number>((resolve) => server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)));
+    port = await new Promise<number>((resolve) => server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)));
+  });
+
+  test.afterAll(async () => {
+    server?.close();
+    if (site) await rm(site, { recursive: true, force: true });
+  });
+
+  test('dist/ copied next to a plain HTML page works from a static server, no bundler', async ({ page }) => {
+    const trained = await shippedTenants(page, 'hbert-mini');
     // localhost (not 127.0.0.1) so the page is a secure context and navigator.gpu exists.
     await page.goto(`http://localhost:${port}/`);
     const el = dashboard(page);
     await expect(el).toHaveAttribute('data-state', 'ready', { timeout: 150_000 });
     await expect(el.locator('.pager')).toContainText(`of ${50 + trained.length}`);
     await expect.poll(async () => Number(await el.locator('[data-kpi=rps]').textContent()), { timeout: 120_000 }).toBeGreaterThan(0);
+  });
+
+  test('errors from the built worker keep their class names, so instanceof and the crash check by name hold', async ({ page }) => {
+    await page.goto(`http://localhost:${port}/blank.html`);
+    const r = await page.evaluate(async () => {
+      const lib = await import('./dist/index.js' as string);
+      const rt = await lib.createWorkerRuntime({ model: new URL('./dist/models/hbert-mini/', location.href).href, autotune: false, heartbeatMs: 100, heartbeatTimeoutMs: 2000 });
+      const caught = async (p: Promise<unknown>): Promise<Error & { code?: string; tenantId?: string }> =>
+        p.then(
+          () => {
+            throw new Error('resolved');
+          },
+          (e: Error) => e,
+        );
+      const unknown = await caught(rt.classify('nobody', 'hi'));
+      rt.crashWorkerForTesting();
+      // The closed worker never answers: the missed heartbeat rejects the call.
+      const crashed = await caught(rt.info());
+      await rt.dispose();
+      return {
+        unknown: [unknown.name, unknown.code, unknown.tenantId, unknown instanceof lib.UnknownTenantError, unknown instanceof lib.HmiError],
+        crashed: [crashed.name, crashed.code, crashed instanceof lib.WorkerCrashedError],
+      };
+    });
+    expect(r.unknown).toEqual(['UnknownTenantError', 'UNKNOWN_TENANT', 'nobody', true, true]);
+    expect(r.crashed).toEqual(['WorkerCrashedError', 'WORKER_CRASHED', true]);
   });
 });

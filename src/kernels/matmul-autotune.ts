@@ -1,8 +1,10 @@
-import { createStore, get, set, type UseStore } from 'idb-keyval';
+import { createStore, entries, setMany, type UseStore } from 'idb-keyval';
 import type { GpuContext } from '../gpu/device.js';
 import { allocBuffer } from '../gpu/buffers.js';
 import { timeGpu } from '../gpu/timing.js';
+import type { Progress } from '../util/progress.js';
 import {
+  defaultMatmulVariant,
   encodeMatmul,
   isMatmulVariant,
   MATMUL_VARIANTS,
@@ -16,15 +18,40 @@ import {
 /** Fastest variant by shape class (see matmulShapeClass). */
 export type MatmulChoices = Record<string, MatmulVariant>;
 
-export interface AutotuneProgress {
-  /** Variants timed so far, over all classes still to tune. */
-  done: number;
-  total: number;
-  shapeClass: string;
-  variant: MatmulVariant;
-  /** Median milliseconds of one run of this variant on the class's representative shape. */
-  ms: number;
+/** One step of an autotune: a variant timed, or a class left at its default once the budget ran out. */
+export interface AutotuneProgress extends Progress {
+  readonly phase: 'autotune';
+  /** Variants timed or given up so far, over all classes this call tunes; the last event has done === total. */
+  readonly done: number;
+  readonly total: number;
+  readonly shapeClass: string;
+  /** The variant timed; for a class given up, the default it keeps. */
+  readonly variant: MatmulVariant;
+  /** Median milliseconds of one run of this variant on the class's representative shape; NaN when not timed. */
+  readonly ms: number;
+  /** False for a class given up because the time budget was spent. */
+  readonly timed: boolean;
 }
+
+export type AutotuneProgressCallback = (p: AutotuneProgress) => void;
+
+export interface AutotuneOptions {
+  /**
+   * Wall time this call may spend timing, in ms (default AUTOTUNE_BUDGET_MS). Classes not
+   * reached keep the default variant in this context and are tuned by a later load.
+   */
+  readonly budgetMs?: number;
+  /** Told of every variant timed and every class given up (phase 'autotune'); not called on a full cache hit. */
+  readonly onProgress?: AutotuneProgressCallback;
+  /** The clock the budget is spent on (ms); default performance.now. */
+  readonly now?: () => number;
+}
+
+/**
+ * Timing every variant of every class of a large model on a slow device took minutes: the
+ * load waits for it, so its cost is capped and what is left is tuned on later loads.
+ */
+export const AUTOTUNE_BUDGET_MS = 2000;
 
 /** Timed runs per variant and class, after timeGpu's warm-up run. */
 const RUNS = 3;
@@ -38,38 +65,56 @@ function store(): UseStore | undefined {
   return idb;
 }
 
+// One entry per device and shape class, key [deviceKey, shapeClass]: a model adds its own classes
+// without rewriting (or, from another tab, overwriting) those of the models tuned before it.
+type ChoiceKey = [deviceKey: string, shapeClass: string];
+
 const loads = new WeakMap<GpuContext, Promise<void>>();
-/** Choices of this process by device: a recreated device (after a loss) or a second runtime does not re-time. */
-const session = new Map<string, MatmulChoices>();
+/** Measured choices of this process by device: a recreated device (after a loss) or a second runtime does not re-time. */
+const session = new Map<string, Map<string, MatmulVariant>>();
+
+function sessionChoices(deviceKey: string): Map<string, MatmulVariant> {
+  let m = session.get(deviceKey);
+  if (!m) {
+    m = new Map();
+    session.set(deviceKey, m);
+  }
+  return m;
+}
 
 async function readPersisted(ctx: GpuContext): Promise<void> {
-  const known = session.get(ctx.deviceKey);
-  if (known) for (const [c, v] of Object.entries(known)) matmulChoiceTable(ctx).set(c, v);
+  const table = matmulChoiceTable(ctx);
+  // This session's own measurements are fresher than anything saved.
+  for (const [c, v] of sessionChoices(ctx.deviceKey)) table.set(c, v);
   const s = store();
   if (!s) return;
-  let saved: unknown;
+  let saved: [IDBValidKey, unknown][];
   try {
-    saved = await get(ctx.deviceKey, s);
+    saved = await entries<IDBValidKey, unknown>(s);
   } catch (cause) {
     // The table is only a cache: without it the runtime re-tunes, it does not fail.
     console.warn(`autotune: could not read the saved matmul choices: ${String(cause)}`);
     return;
   }
-  if (!saved || typeof saved !== 'object') return;
-  const table = matmulChoiceTable(ctx);
-  for (const [shapeClass, variant] of Object.entries(saved)) {
-    // Entries from an older build may name variants that no longer exist; this session's
-    // own measurements are fresher than anything saved.
-    if (isMatmulVariant(variant) && !table.has(shapeClass)) table.set(shapeClass, variant);
+  for (const [key, variant] of saved) {
+    // Entries of other devices, of the older one-record-per-device layout, or naming variants
+    // an older build had are skipped: the class is re-timed.
+    if (!Array.isArray(key) || key.length !== 2 || key[0] !== ctx.deviceKey || typeof key[1] !== 'string') continue;
+    if (isMatmulVariant(variant) && !table.has(key[1])) table.set(key[1], variant);
   }
 }
 
-async function persist(ctx: GpuContext): Promise<void> {
-  session.set(ctx.deviceKey, matmulChoices(ctx));
+async function persist(ctx: GpuContext, measured: ReadonlyMap<string, MatmulVariant>): Promise<void> {
+  if (measured.size === 0) return;
+  const known = sessionChoices(ctx.deviceKey);
+  for (const [c, v] of measured) known.set(c, v);
   const s = store();
   if (!s) return;
   try {
-    await set(ctx.deviceKey, matmulChoices(ctx), s);
+    await setMany(
+      [...measured].map(([c, v]): [ChoiceKey, MatmulVariant] => [[ctx.deviceKey, c], v]),
+      s,
+    );
   } catch (cause) {
     console.warn(`autotune: could not save the matmul choices: ${String(cause)}`);
   }
@@ -80,7 +125,7 @@ export function matmulChoices(ctx: GpuContext): MatmulChoices {
   return Object.fromEntries([...matmulChoiceTable(ctx)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Merges the choices saved for this device (IndexedDB, key ctx.deviceKey) into the context's table, once per context. */
+/** Merges the choices saved for this device (IndexedDB, keys [ctx.deviceKey, shape class]) into the context's table, once per context. */
 export async function loadMatmulChoices(ctx: GpuContext): Promise<MatmulChoices> {
   let p = loads.get(ctx);
   if (!p) {
@@ -91,17 +136,35 @@ export async function loadMatmulChoices(ctx: GpuContext): Promise<MatmulChoices>
   return matmulChoices(ctx);
 }
 
+const flops = (s: MatmulShape): number => 2 * s.M * s.N * s.K;
+
+/** The default first, so a class cut short has its baseline; naive last, as it almost never wins. */
+function timingOrder(ctx: GpuContext): MatmulVariant[] {
+  const first = defaultMatmulVariant(ctx);
+  const rest = MATMUL_VARIANTS.filter((v) => v !== first && v !== 'naive');
+  return [first, ...rest, ...(first === 'naive' ? [] : ['naive' as const])];
+}
+
 /**
- * Times every matmul variant on one representative shape per shape class not yet known for
- * this context (saved choices are loaded first, so a known device tunes nothing), records
- * the fastest for encodeMatmul and saves the table. Each new class costs (1 + 3) runs of every
- * variant, the naive one included: pass shapes of the sizes the model really runs.
+ * Times the matmul variants on one representative shape per shape class not yet known for this
+ * device (saved choices are loaded first, so a known device and model tune nothing), records
+ * the fastest for encodeMatmul and saves them. A class costs (1 + 3) runs of each variant, so
+ * pass shapes of the sizes the model really runs; the largest classes go first, as they
+ * weigh most in a forward.
+ *
+ * A variant is timed only while `budgetMs` is not spent and would not be by that variant at the
+ * cost per FLOP seen so far (a smaller class may still fit after a larger one did not). The
+ * classes not finished keep the default variant in this context (never switching under a model
+ * that runs them) and are not saved, so a later load times them.
+ * A finished class's choice depends on timing as before; which classes finish depends on it too.
  */
 export async function autotuneMatmul(
   ctx: GpuContext,
   shapes: readonly MatmulShape[],
-  onProgress?: (p: AutotuneProgress) => void,
+  options: AutotuneOptions | AutotuneProgressCallback = {},
 ): Promise<MatmulChoices> {
+  const o: AutotuneOptions = typeof options === 'function' ? { onProgress: options } : options;
+  const { budgetMs = AUTOTUNE_BUDGET_MS, onProgress, now = defaultNow } = o;
   for (const s of shapes) validateMatmulShape(s);
   await loadMatmulChoices(ctx);
   const table = matmulChoiceTable(ctx);
@@ -112,26 +175,58 @@ export async function autotuneMatmul(
   }
   if (todo.size === 0) return matmulChoices(ctx);
 
-  const total = todo.size * MATMUL_VARIANTS.length;
+  const order = timingOrder(ctx);
+  const classes = [...todo].sort(([, a], [, b]) => flops(b) - flops(a));
+  const total = classes.length * order.length;
+  const start = now();
+  let spentFlops = 0;
   let done = 0;
-  for (const [shapeClass, s] of todo) {
-    const [x, w, y] = await Promise.all([
-      allocBuffer(ctx, s.M * s.K * 4, 'autotune x'),
-      allocBuffer(ctx, s.K * s.N * 4, 'autotune w'),
-      allocBuffer(ctx, s.M * s.N * 4, 'autotune y'),
-    ]);
-    try {
-      let best: { variant: MatmulVariant; ms: number } | undefined;
-      for (const variant of MATMUL_VARIANTS) {
-        const { ms } = await timeGpu(ctx, (pass) => encodeMatmul(ctx, pass, { ...s, x, w, y, variant }), RUNS);
-        if (!best || ms < best.ms) best = { variant, ms };
-        onProgress?.({ done: ++done, total, shapeClass, variant, ms });
+  const measured = new Map<string, MatmulVariant>();
+  const fits = (s: MatmulShape): boolean => {
+    const elapsed = now() - start;
+    const cost = (RUNS + 1) * flops(s);
+    const expected = spentFlops > 0 ? (elapsed / spentFlops) * cost : 0;
+    return elapsed < budgetMs && elapsed + expected <= budgetMs;
+  };
+
+  for (const [shapeClass, s] of classes) {
+    let best: { variant: MatmulVariant; ms: number } | undefined;
+    let timed = 0;
+    if (fits(s)) {
+      const [x, w, y] = await Promise.all([
+        allocBuffer(ctx, s.M * s.K * 4, 'autotune x'),
+        allocBuffer(ctx, s.K * s.N * 4, 'autotune w'),
+        allocBuffer(ctx, s.M * s.N * 4, 'autotune y'),
+      ]);
+      try {
+        for (const variant of order) {
+          if (timed > 0 && !fits(s)) break;
+          const { ms } = await timeGpu(ctx, (pass) => encodeMatmul(ctx, pass, { ...s, x, w, y, variant }), RUNS);
+          timed++;
+          spentFlops += (RUNS + 1) * flops(s);
+          if (!best || ms < best.ms) best = { variant, ms };
+          onProgress?.({ phase: 'autotune', done: ++done, total, shapeClass, variant, ms, timed: true });
+        }
+      } finally {
+        for (const b of [x, w, y]) b.destroy();
       }
-      if (best) table.set(shapeClass, best.variant);
-    } finally {
-      for (const b of [x, w, y]) b.destroy();
     }
+    if (best && timed === order.length) {
+      table.set(shapeClass, best.variant);
+      measured.set(shapeClass, best.variant);
+      continue;
+    }
+    // Out of time: the best of a class cut short is kept for this context only (it is at least
+    // as fast as the default, timed first); the next load times the class in full.
+    const keep = best?.variant ?? defaultMatmulVariant(ctx);
+    table.set(shapeClass, keep);
+    done += order.length - timed;
+    onProgress?.({ phase: 'autotune', done, total, shapeClass, variant: keep, ms: NaN, timed: false });
   }
-  await persist(ctx);
+  await persist(ctx, measured);
   return matmulChoices(ctx);
+}
+
+function defaultNow(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }

@@ -2,10 +2,13 @@
  * Open-loop synthetic traffic for the dashboard: requests arrive at a fixed rate whether or not
  * earlier ones finished (so the runtime's back-pressure shows), tenants are picked by a Zipf law
  * (a few hot tenants, a long cold tail, as in real multi-tenant serving), and concurrency is
- * bounded on this side too so a stalled runtime cannot pile up unbounded promises.
+ * bounded on this side too so a stalled runtime cannot pile up unbounded promises. By default
+ * that bound adapts to what the model serves (./inflight-limit.ts): a default rate that a small
+ * model takes in its stride would otherwise bury a large one under a queue of minutes.
  */
 import type { HmiRuntimeApi } from '../runtime/api.js';
 import { ZipfSampler } from '../util/rng.js';
+import { InFlightLimit, type InFlightTuning } from './inflight-limit.js';
 
 export interface LoadSettings {
   /** Tenants drawn from: the first `tenants` ids of the list. */
@@ -18,6 +21,11 @@ export interface LoadSettings {
   readonly generateFraction: number;
   /** Most requests this generator keeps in flight; arrivals beyond it are counted as shed. */
   readonly concurrency: number;
+  /**
+   * Bound the requests in flight by what the model completes without queueing, up to
+   * `concurrency` (true), or hold exactly the `rate` and `concurrency` set (false).
+   */
+  readonly adaptive: boolean;
   /** Tokens per generate() request. */
   readonly maxTokens: number;
 }
@@ -28,6 +36,7 @@ export const DEFAULT_LOAD: LoadSettings = {
   rate: 20,
   generateFraction: 0,
   concurrency: 64,
+  adaptive: true,
   maxTokens: 16,
 };
 
@@ -35,8 +44,12 @@ export interface LoadStats {
   readonly sent: number;
   readonly completed: number;
   readonly inFlight: number;
-  /** Arrivals dropped here because `concurrency` requests were already in flight. */
+  /** Arrivals dropped here because `limit` requests were already in flight. */
   readonly shed: number;
+  /** The bound on requests in flight now: the adaptive one, or `concurrency`. */
+  readonly limit: number;
+  /** Median latency of completed requests in the adaptive bound's last window, ms (null before one, or when not adaptive). */
+  readonly p50Ms: number | null;
   /** Failed requests by error name (QueueFullError, UnknownTenantError...), or code for a bare HmiError. */
   readonly errors: Readonly<Record<string, number>>;
 }
@@ -70,6 +83,7 @@ export class LoadGenerator {
   private credit = 0;
   private counts = { sent: 0, completed: 0, inFlight: 0, shed: 0 };
   private errors: Record<string, number> = {};
+  private readonly control: InFlightLimit;
 
   constructor(
     private readonly runtime: Traffic,
@@ -77,25 +91,39 @@ export class LoadGenerator {
     private readonly random: () => number = Math.random,
     /** Told about every failure (after counting it), e.g. to notice that the worker died. */
     private readonly onError: (e: unknown) => void = () => undefined,
-  ) {}
+    /** Milliseconds; the clock tick() defaults to and latencies are measured on. */
+    private readonly now: () => number = () => performance.now(),
+    tuning?: InFlightTuning,
+  ) {
+    this.control = new InFlightLimit(this.settings.concurrency, now(), tuning);
+  }
 
   get running(): boolean {
     return this.timer !== null;
   }
 
   get stats(): LoadStats {
-    return { ...this.counts, errors: { ...this.errors } };
+    const adaptive = this.settings.adaptive;
+    return { ...this.counts, limit: this.bound(), p50Ms: adaptive ? this.control.p50Ms : null, errors: { ...this.errors } };
+  }
+
+  private bound(): number {
+    return this.settings.adaptive ? this.control.limit : this.settings.concurrency;
   }
 
   configure(settings: Partial<LoadSettings>): void {
+    const wasAdaptive = this.settings.adaptive;
     this.settings = { ...this.settings, ...settings };
     this.sampler = null;
+    this.control.setCeiling(this.settings.concurrency);
+    if (this.settings.adaptive && !wasAdaptive) this.control.reset(this.now());
   }
 
   start(settings: Partial<LoadSettings> = {}): void {
     this.configure(settings);
     if (this.timer) return;
-    this.last = performance.now();
+    this.last = this.now();
+    this.control.reset(this.last);
     this.credit = 1; // the first request leaves at once: feedback without waiting a whole period
     this.timer = setInterval(() => this.tick(), 25);
     this.tick();
@@ -112,7 +140,7 @@ export class LoadGenerator {
   }
 
   /** Sends the requests due since the last tick; public so tests can drive time themselves. */
-  tick(now = performance.now()): void {
+  tick(now = this.now()): void {
     const dt = Math.max(0, now - this.last) / 1000;
     this.last = now;
     // Cap the backlog so a throttled background tab does not burst on return.
@@ -121,6 +149,7 @@ export class LoadGenerator {
       this.credit -= 1;
       this.fire();
     }
+    if (this.settings.adaptive) this.control.update(now);
   }
 
   private pickTenant(): string | null {
@@ -134,8 +163,9 @@ export class LoadGenerator {
   }
 
   private fire(): void {
-    if (this.counts.inFlight >= this.settings.concurrency) {
+    if (this.counts.inFlight >= this.bound()) {
       this.counts.shed++;
+      this.control.markSaturated();
       return;
     }
     const tenant = this.pickTenant();
@@ -144,16 +174,20 @@ export class LoadGenerator {
     const generate = this.random() < this.settings.generateFraction;
     this.counts.sent++;
     this.counts.inFlight++;
+    if (this.counts.inFlight >= this.bound()) this.control.markSaturated();
+    const sentAt = this.now();
     const done = generate ? this.drain(tenant, text) : this.runtime.classify(tenant, text);
     done.then(
       () => {
         this.counts.inFlight--;
         this.counts.completed++;
+        this.control.completed(sentAt, this.now() - sentAt);
       },
       (e: unknown) => {
         this.counts.inFlight--;
         // A bare HmiError says little; its code says what went wrong.
         const code = (e as { code?: unknown } | null)?.code;
+        if (code === 'QUEUE_FULL') this.control.overloaded(sentAt);
         const name = e instanceof Error ? (e.name === 'HmiError' && typeof code === 'string' ? code : e.name) : 'Error';
         this.errors[name] = (this.errors[name] ?? 0) + 1;
         this.onError(e);

@@ -3,8 +3,10 @@ import { h } from './dom.js';
 import { formatCount } from './format.js';
 import { DEFAULT_LOAD, type LoadGenerator, type LoadSettings } from './load-generator.js';
 
+type NumericSetting = { [K in keyof LoadSettings]: LoadSettings[K] extends number ? K : never }[keyof LoadSettings];
+
 interface Field {
-  key: keyof LoadSettings;
+  key: NumericSetting;
   label: string;
   min: number;
   max: number;
@@ -20,13 +22,16 @@ const FIELDS: readonly Field[] = [
   { key: 'concurrency', label: 'Max in flight', min: 1, max: 512, step: 1, show: (v) => String(v) },
 ];
 
+const ADAPTIVE_TITLE = 'Keeps only as many requests in flight as the model completes without queueing them, up to Max in flight';
+
 export class LoadPanel {
   readonly root: HTMLElement;
   private readonly toggle: HTMLButtonElement;
   private readonly counters: HTMLElement;
   private readonly errors: HTMLElement;
-  private readonly inputs = new Map<keyof LoadSettings, HTMLInputElement>();
-  private readonly syncs = new Map<keyof LoadSettings, () => void>();
+  private readonly inputs = new Map<NumericSetting, HTMLInputElement>();
+  private readonly syncs = new Map<NumericSetting, () => void>();
+  private readonly adaptive: HTMLInputElement;
   private settings: LoadSettings = DEFAULT_LOAD;
   /** The one kind of request the model serves, when it serves only one: it fixes the mix. */
   private only: 'classify' | 'generate' | null = 'classify';
@@ -52,6 +57,11 @@ export class LoadPanel {
       this.syncs.set(f.key, sync);
       grid.append(h('label', { for: id }, f.label), input, out);
     }
+    // Off: the rate and bound set are held exactly, however the model copes.
+    const adaptiveId = `${idPrefix}-adaptive`;
+    this.adaptive = h('input', { id: adaptiveId, type: 'checkbox', title: ADAPTIVE_TITLE });
+    this.adaptive.addEventListener('change', () => this.apply({ adaptive: this.adaptive.checked }));
+    grid.append(h('label', { for: adaptiveId, title: ADAPTIVE_TITLE }, 'Adapt to the model'), this.adaptive, h('span'));
     this.toggle = h('button', { type: 'button', class: 'primary', 'aria-pressed': 'false' }, 'Start load');
     this.toggle.addEventListener('click', () => (this.generator.running ? this.stop() : this.start()));
     this.counters = h('dl', { class: 'counters' });
@@ -67,6 +77,7 @@ export class LoadPanel {
       input.value = String(this.settings[key]);
       this.syncs.get(key)?.();
     }
+    this.adaptive.checked = this.settings.adaptive;
     this.generator.configure(this.settings);
   }
 
@@ -110,6 +121,7 @@ export class LoadPanel {
       ['Sent', st.sent, 'sent'],
       ['Completed', st.completed, 'completed'],
       ['In flight', st.inFlight, 'in-flight'],
+      ['In-flight limit', st.limit, 'limit'],
       ['Rejected', rejected, 'rejected'],
       ['Shed here', st.shed, 'shed'],
     ];

@@ -113,7 +113,8 @@ header.top .model { color: var(--hmi-muted); font-family: var(--hmi-mono); font-
 .load output { font-variant-numeric: tabular-nums; text-align: end; color: var(--hmi-muted); }
 .actions { display: flex; gap: 8px; margin: 14px 0 8px; flex-wrap: wrap; }
 .load.running button.primary { background: var(--hmi-danger); border-color: var(--hmi-danger); }
-.counters { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 6px; margin: 0; }
+.load input[type=checkbox] { justify-self: start; accent-color: var(--hmi-accent); }
+.counters { display: grid; grid-template-columns: repeat(auto-fit, minmax(9ch, 1fr)); gap: 6px; margin: 0; }
 .counters div { background: var(--hmi-bg); border-radius: 8px; padding: 6px 8px; }
 .counters dt { font-size: 11px; color: var(--hmi-muted); }
 .counters dd { margin: 0; font-weight: 650; font-variant-numeric: tabular-nums; }
