@@ -39,9 +39,12 @@ export { encodeMatmul, type MatmulArgs, type MatmulVariant } from './kernels/mat
 export type { HostTensor, TensorMap, LoraAdapter, LoraModule } from './formats/types.js';
 export * from './formats/errors.js';
 export { loadModel, loadAdapter, directorySource, urlSource, type ModelSource, type LoadedModel } from './formats/model-source.js';
+export { preloadModel, deleteCachedModel, type UrlSourceOptions, type PreloadOptions, type PreloadResult } from './formats/model-source.js';
+export { cacheStorageModelCache, directoryModelCache, defaultModelCache, MODEL_CACHE_NAME, type ModelCache, type CachedFile } from './formats/model-cache.js';
 export { parsePeftAdapter, writePeftAdapter } from './formats/peft.js';
 export { parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { loadTokenizer, type HmiTokenizer } from './formats/tokenizer.js';
+export { wordPieceTokenizerFromVocab, byteLevelBpeTokenizerFromFiles, idsOnlyTokenizer } from './formats/tokenizer.js';
 
 // General knowledge and the models.
 export type { ModelConfig, BertConfig, Gpt2Config } from './formats/model-config.js';

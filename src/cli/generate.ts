@@ -20,8 +20,10 @@ export const GENERATE_SWITCHES = new Set(['json']);
 export interface GenerateCliResult {
   readonly promptTokens: number;
   readonly tokens: number[];
+  /** Empty for a model without tokenizer files: it generates ids only. */
   readonly text: string;
   readonly finishReason: string;
+  readonly hasTokenizer: boolean;
 }
 
 /** The one tenant the command registers: the --adapter, or none (the base model). */
@@ -123,7 +125,7 @@ export async function runGenerate(args: ParsedArgs, onChunk?: (chunk: GenerateCh
       if (chunk.finishReason) finishReason = chunk.finishReason;
       onChunk?.(chunk);
     }
-    return { promptTokens: req.ids.length, tokens, text, finishReason };
+    return { promptTokens: req.ids.length, tokens, text, finishReason, hasTokenizer: req.loaded.tokenizerFiles.length > 0 };
   } finally {
     await rt.dispose();
   }

@@ -82,7 +82,7 @@ function stats(x: Float32Array): string {
 
 export async function runInfer(args: ParsedArgs): Promise<InferResult> {
   const req = await prepare(args);
-  const { config, weights, tokenizer } = req.loaded;
+  const { config, weights, tokenizer, tokenizerFiles } = req.loaded;
   const ctx = await createGpuContext(await nodeGpu(), { label: 'hmi-cli' });
   try {
     const base = await BaseWeights.upload(ctx, weights);
@@ -127,7 +127,7 @@ export async function runInfer(args: ParsedArgs): Promise<InferResult> {
     return {
       shape: [T, V],
       data: logits,
-      summary: [head, `logits [${T}, ${V}]: ${stats(logits)}`, `next token (greedy): ${next} ${JSON.stringify(tokenizer.decode([next]))}`],
+      summary: [head, `logits [${T}, ${V}]: ${stats(logits)}`, `next token (greedy): ${next}${tokenizerFiles.length > 0 ? ` ${JSON.stringify(tokenizer.decode([next]))}` : ''}`],
     };
   } finally {
     ctx.destroy();

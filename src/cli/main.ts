@@ -15,8 +15,9 @@ export const USAGE = `hmi: HMI-Web runtime on the command line (Node + Dawn WebG
 Usage:
   hmi infer --model <dir> [--adapter <peft dir>] (--input-ids 101,7592,102 | --text "...")
             [--output hidden|logits] [--split S] [--json]
-      Runs a BERT or GPT-2 checkpoint (HF layout: config.json, model.safetensors,
-      tokenizer.json) on the GPU, optionally with a PEFT LoRA adapter.
+      Runs a BERT or GPT-2 checkpoint (HF layout: config.json, model.safetensors, and
+      tokenizer.json or vocab.txt or vocab.json + merges.txt; without them, --input-ids
+      only) on the GPU, optionally with a PEFT LoRA adapter.
       --output   BERT: hidden = last_hidden_state [seq, H], logits = classifier [labels]
                  (default when the checkpoint or adapter has a classifier);
                  GPT-2: hidden = ln_f output [seq, H], logits = LM head [seq, vocab] (default)
@@ -52,9 +53,11 @@ Usage:
       below the split) is given. Progress goes to stderr.
       --json     print the build report {"sequences","tokens","distinct","entries","bytes"}
   hmi plot deviation --model <dir> --corpus <file> --store <dir> --domain <id>
-            --lower-adapter <peft dir> [--split S] [--json]
+            [--lower-adapter <peft dir>] [--split S] [--json]
       How far policy inherit (the general domain's stored entries) drifts from exact (the
-      domain's own lower layers) on the corpus: {"meanCosine","maxAbsDiff","rows","inheritedRows"}.
+      domain's own lower layers) on the corpus: {"domain","sameAsExact":false,"meanCosine",
+      "maxAbsDiff","rows","inheritedRows"}. Where inherit cannot differ (no --lower-adapter, or
+      no token served from the stored PLOT) it says so: {"domain","sameAsExact":true,"reason"}.
   hmi make-model [--out synthetic-models]
       Writes SYNTHETIC models (random weights, for tests and load experiments);
       the embedded defaults in public/models are trained (npm run train).
@@ -89,7 +92,9 @@ async function dispatchCommand(argv: readonly string[], stdout: (s: string) => v
       stdout(
         args.flags.has('json')
           ? JSON.stringify({ prompt_tokens: r.promptTokens, tokens: r.tokens, text: r.text, finish_reason: r.finishReason })
-          : r.text,
+          : r.hasTokenizer
+            ? r.text
+            : `token ids (the model has no tokenizer files): ${r.tokens.join(',')}`,
       );
       return 0;
     }
@@ -114,10 +119,16 @@ async function dispatchCommand(argv: readonly string[], stdout: (s: string) => v
     case 'plot': {
       const args = parseArgs(argv.slice(1), PLOT_VALUED, PLOT_SWITCHES);
       const r = await runPlot(args, (p) => stderr(`${p.phase} ${p.done}/${p.total}`));
-      const out = r.command === 'build' ? r.report : r.deviation;
-      if (args.flags.has('json')) stdout(JSON.stringify(out));
-      else if (r.command === 'build') stdout(`${r.report.entries} entries (${r.report.distinct} distinct tri-grams of ${r.report.tokens} tokens in ${r.report.sequences} texts), ${(r.report.bytes / 2 ** 20).toFixed(2)} MiB`);
-      else stdout(`inherit vs exact: mean cosine ${r.deviation.meanCosine.toFixed(6)}, max |diff| ${r.deviation.maxAbsDiff.toExponential(3)}, ${r.deviation.inheritedRows} of ${r.deviation.rows} rows inherited`);
+      const json = args.flags.has('json');
+      if (r.command === 'build') {
+        stdout(json ? JSON.stringify(r.report) : `${r.report.entries} entries (${r.report.distinct} distinct tri-grams of ${r.report.tokens} tokens in ${r.report.sequences} texts), ${(r.report.bytes / 2 ** 20).toFixed(2)} MiB`);
+      } else if (json) {
+        stdout(JSON.stringify({ domain: r.domain, sameAsExact: r.sameAsExact, ...(r.reason !== undefined ? { reason: r.reason } : {}), ...r.deviation }));
+      } else if (r.sameAsExact || r.deviation === undefined) {
+        stdout(r.reason ?? 'inherit serves the same values as exact');
+      } else {
+        stdout(`inherit vs exact: mean cosine ${r.deviation.meanCosine.toFixed(6)}, max |diff| ${r.deviation.maxAbsDiff.toExponential(3)}, ${r.deviation.inheritedRows} of ${r.deviation.rows} rows inherited`);
+      }
       return 0;
     }
     case 'make-model': {

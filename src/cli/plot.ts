@@ -14,7 +14,19 @@ import { UsageError } from './errors.js';
 export const PLOT_VALUED = new Set(['model', 'corpus', 'store', 'domain', 'budget', 'split', 'lower-adapter']);
 export const PLOT_SWITCHES = new Set(['json']);
 
-export type PlotCliResult = { readonly command: 'build'; readonly report: PlotBuildReport } | { readonly command: 'deviation'; readonly deviation: PlotDeviation };
+/**
+ * `sameAsExact`: inherit cannot differ from exact here, so no number would measure anything;
+ * `reason` says why. `deviation` is absent when there was nothing to run.
+ */
+export interface PlotDeviationResult {
+  readonly command: 'deviation';
+  readonly domain: string;
+  readonly sameAsExact: boolean;
+  readonly reason?: string;
+  readonly deviation?: PlotDeviation;
+}
+
+export type PlotCliResult = { readonly command: 'build'; readonly report: PlotBuildReport } | PlotDeviationResult;
 
 /** One text per line; blank lines carry no tokens and are skipped. */
 async function readCorpus(path: string): Promise<string[]> {
@@ -56,6 +68,16 @@ export async function runPlot(args: ParsedArgs, progress: ProgressCallback): Pro
   const splitText = stringFlag(args, 'split');
   const split = splitText === undefined ? undefined : parseSplit(splitText, config.numLayers);
   const lowerAdapter = lowerDir ? await loadAdapter(directorySource(resolve(lowerDir)), config) : undefined;
+  // The domain's parent is the general domain, whose lower layers are the base model's: without
+  // lower layers of its own, what inherit serves is exactly what exact computes.
+  if (sub === 'deviation' && lowerAdapter === undefined) {
+    return {
+      command: 'deviation',
+      domain,
+      sameAsExact: true,
+      reason: `no lower adapter of its own between ${domain} and its nearest PLOT ancestor (${GENERAL_DOMAIN}): inherit serves the same values as exact (give --lower-adapter to measure one)`,
+    };
+  }
   const runtime = await createRuntime({
     gpu: await nodeGpu(),
     model: resolve(modelDir),
@@ -74,7 +96,15 @@ export async function runPlot(args: ParsedArgs, progress: ProgressCallback): Pro
       });
     }
     if (sub === 'build') return { command: 'build', report: await runtime.domains.build(domain, corpus, progress) };
-    return { command: 'deviation', deviation: await runtime.domains.deviation(domain, corpus, progress) };
+    const deviation = await runtime.domains.deviation(domain, corpus, progress);
+    if (deviation.inheritedRows > 0) return { command: 'deviation', domain, sameAsExact: false, deviation };
+    return {
+      command: 'deviation',
+      domain,
+      sameAsExact: true,
+      reason: `none of the corpus's ${deviation.rows} tokens was served from ${GENERAL_DOMAIN}'s stored PLOT (build it first: hmi plot build), so inherit computed the same values as exact`,
+      deviation,
+    };
   } finally {
     await runtime.dispose();
   }

@@ -68,3 +68,25 @@ export class ModelLoadError extends HmiError {
     super('MODEL_LOAD', `cannot load ${file} from ${location}: ${reason}`, options);
   }
 }
+
+/**
+ * A download broke off or ended short of its Content-Length. Nothing of it was cached; trying
+ * again downloads the file anew.
+ */
+export class DownloadInterruptedError extends ModelLoadError {
+  constructor(
+    file: string,
+    url: string,
+    readonly receivedBytes: number,
+    readonly expectedBytes: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const cause = options?.cause;
+    super(
+      file,
+      url,
+      `download interrupted after ${receivedBytes}${expectedBytes !== undefined ? ` of ${expectedBytes}` : ''} bytes${cause !== undefined ? `: ${cause instanceof Error ? cause.message : String(cause)}` : ''}`,
+      options,
+    );
+  }
+}

@@ -1,4 +1,8 @@
-/** HF config.json -> ModelConfig for the two supported families (BERT encoders, GPT-2 decoders). */
+/**
+ * HF config.json -> ModelConfig for the two supported families (BERT encoders, GPT-2 decoders).
+ * A key the file leaves out takes transformers' default (BertConfig, GPT2Config), so a config
+ * loads here exactly when it would load there.
+ */
 import type { BertConfig, Gpt2Config, ModelConfig } from './model-config.js';
 import { ConfigError } from './errors.js';
 
@@ -64,9 +68,9 @@ function parseLabels(c: Json): string[] | undefined {
 }
 
 function parseBert(c: Json): BertConfig {
-  const vocabSize = positiveInt(c, 'vocab_size');
-  const hiddenSize = positiveInt(c, 'hidden_size');
-  const numHeads = positiveInt(c, 'num_attention_heads');
+  const vocabSize = positiveInt(c, 'vocab_size', 30522);
+  const hiddenSize = positiveInt(c, 'hidden_size', 768);
+  const numHeads = positiveInt(c, 'num_attention_heads', 12);
   checkHeads(hiddenSize, numHeads, 'hidden_size');
   expectString(c, 'hidden_act', ['gelu'], 'gelu');
   expectString(c, 'position_embedding_type', ['absolute'], 'absolute');
@@ -83,10 +87,10 @@ function parseBert(c: Json): BertConfig {
     family: 'bert',
     vocabSize,
     hiddenSize,
-    numLayers: positiveInt(c, 'num_hidden_layers'),
+    numLayers: positiveInt(c, 'num_hidden_layers', 12),
     numHeads,
-    intermediateSize: positiveInt(c, 'intermediate_size'),
-    maxPositions: positiveInt(c, 'max_position_embeddings'),
+    intermediateSize: positiveInt(c, 'intermediate_size', 3072),
+    maxPositions: positiveInt(c, 'max_position_embeddings', 512),
     typeVocabSize: positiveInt(c, 'type_vocab_size', 2),
     layerNormEps: positiveNumber(c, 'layer_norm_eps', 1e-12),
     padTokenId: tokenId(c, 'pad_token_id', vocabSize, 0),
@@ -95,33 +99,54 @@ function parseBert(c: Json): BertConfig {
   };
 }
 
-function parseGpt2(c: Json): Gpt2Config {
-  const vocabSize = positiveInt(c, 'vocab_size');
-  const hiddenSize = positiveInt(c, 'n_embd');
-  const numHeads = positiveInt(c, 'n_head');
+/** GPT2Config's bos_token_id and eos_token_id: <|endoftext|> of GPT-2's own vocabulary. */
+const GPT2_DEFAULT_SPECIAL_ID = 50256;
+
+/**
+ * What a GPT-2 config without bos_token_id / eos_token_id means. transformers says 50256, which
+ * is right for GPT-2's vocabulary; a smaller vocabulary has no id 50256, so the model's own
+ * <|endoftext|> is taken (from its tokenizer), else its last id (where GPT-2 keeps it).
+ */
+function defaultGpt2SpecialId(vocabSize: number, hints: ConfigHints): number {
+  if (vocabSize > GPT2_DEFAULT_SPECIAL_ID) return GPT2_DEFAULT_SPECIAL_ID;
+  const eot = hints.endOfTextId;
+  if (eot !== undefined && eot >= 0 && eot < vocabSize) return eot;
+  return vocabSize - 1;
+}
+
+function parseGpt2(c: Json, hints: ConfigHints): Gpt2Config {
+  const vocabSize = positiveInt(c, 'vocab_size', 50257);
+  const hiddenSize = positiveInt(c, 'n_embd', 768);
+  const numHeads = positiveInt(c, 'n_head', 12);
   checkHeads(hiddenSize, numHeads, 'n_embd');
   expectString(c, 'activation_function', ['gelu_new'], 'gelu_new');
-  const bos = c.bos_token_id ?? c.eos_token_id;
-  const eos = c.eos_token_id ?? c.bos_token_id;
+  const specialId = defaultGpt2SpecialId(vocabSize, hints);
   return {
     family: 'gpt2',
     vocabSize,
     hiddenSize,
-    numLayers: positiveInt(c, 'n_layer'),
+    numLayers: positiveInt(c, 'n_layer', 12),
     numHeads,
     intermediateSize: c.n_inner === null || c.n_inner === undefined ? 4 * hiddenSize : positiveInt(c, 'n_inner'),
-    maxPositions: positiveInt(c, 'n_positions', typeof c.n_ctx === 'number' ? c.n_ctx : undefined),
+    // n_ctx is the pre-2020 name of n_positions.
+    maxPositions: positiveInt(c, 'n_positions', typeof c.n_ctx === 'number' ? c.n_ctx : 1024),
     layerNormEps: positiveNumber(c, 'layer_norm_epsilon', 1e-5),
-    bosTokenId: tokenId({ bos_token_id: bos }, 'bos_token_id', vocabSize),
-    eosTokenId: tokenId({ eos_token_id: eos }, 'eos_token_id', vocabSize),
+    bosTokenId: tokenId(c, 'bos_token_id', vocabSize, specialId),
+    eosTokenId: tokenId(c, 'eos_token_id', vocabSize, specialId),
   };
 }
 
+/** What the model's other files tell the config parser. */
+export interface ConfigHints {
+  /** The tokenizer's id of <|endoftext|>, when the model has a tokenizer that knows it. */
+  readonly endOfTextId?: number;
+}
+
 /** Validates and normalizes a parsed config.json; anything unsupported is a ConfigError. */
-export function parseHfConfig(json: unknown): ModelConfig {
+export function parseHfConfig(json: unknown, hints: ConfigHints = {}): ModelConfig {
   if (!isRecord(json)) throw new ConfigError('config.json must be a JSON object');
   const type = json.model_type;
   if (type === 'bert') return parseBert(json);
-  if (type === 'gpt2') return parseGpt2(json);
+  if (type === 'gpt2') return parseGpt2(json, hints);
   throw new ConfigError(`config.json "model_type" is ${JSON.stringify(type) ?? 'missing'}; supported: "bert", "gpt2"`);
 }

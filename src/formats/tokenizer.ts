@@ -1,7 +1,12 @@
-/** tokenizer.json (HF tokenizers format) via @huggingface/tokenizers, behind a small interface. */
+/**
+ * Tokenizers via @huggingface/tokenizers, behind a small interface: from tokenizer.json, or
+ * from the older files checkpoints still ship (vocab.txt; vocab.json + merges.txt), turned
+ * into the tokenizer.json transformers would convert them to.
+ */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from './errors.js';
 import { byteLevelDecoderTable } from './byte-level.js';
+import { byteLevelBpeFromVocab, GPT2_EOS, wordPieceTokenizerFiles, type BertSpecialNames } from './tokenizer-files.js';
 
 /** Incremental detokenizer: text comes out only once its UTF-8 characters are complete. */
 export interface StreamDecoder {
@@ -88,6 +93,112 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfigJson?: unkn
       }
       return prefixStream((ids) => decode(ids, false), checkIds);
     },
+  };
+}
+
+/** tokenizer_config.json's model_max_length only reaches the config object, never encoding. */
+const UNBOUNDED_LENGTH = 1e30;
+
+function optionalConfig(tokenizerConfigJson: unknown): Record<string, unknown> | undefined {
+  if (tokenizerConfigJson === undefined) return undefined;
+  if (!isRecord(tokenizerConfigJson)) throw new TokenizerError('tokenizer_config.json must be a JSON object');
+  return tokenizerConfigJson;
+}
+
+function configFlag(config: Record<string, unknown> | undefined, key: string): boolean | null | undefined {
+  const v = config?.[key];
+  if (v === undefined || v === null || typeof v === 'boolean') return v;
+  throw new TokenizerError(`tokenizer_config.json "${key}" must be true, false or null, got ${JSON.stringify(v)}`);
+}
+
+/** A special token's text: a plain string, or a serialized AddedToken ({"content": ...}). */
+function configToken(config: Record<string, unknown> | undefined, key: string): string | undefined {
+  const v = config?.[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return v;
+  if (isRecord(v) && typeof v.content === 'string') return v.content;
+  throw new TokenizerError(`tokenizer_config.json "${key}" must be a token string or {"content": ...}, got ${JSON.stringify(v)}`);
+}
+
+/** Lines of a text file without their line ends; the trailing newline makes no empty last line. */
+function lines(text: string): string[] {
+  const out = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  if (out.length > 0 && out[out.length - 1] === '') out.pop();
+  return out;
+}
+
+/**
+ * vocab.txt (one token per line, the line number is its id) + tokenizer_config.json: BERT
+ * WordPiece with transformers' BertTokenizer defaults (lower-case, accents stripped when
+ * lower-casing, CJK ideographs split, [UNK] [SEP] [PAD] [CLS] [MASK]).
+ */
+export function wordPieceTokenizerFromVocab(vocabTxt: string, tokenizerConfigJson?: unknown): HmiTokenizer {
+  const config = optionalConfig(tokenizerConfigJson);
+  const vocab = lines(vocabTxt);
+  const firstLine = new Map<string, number>();
+  vocab.forEach((t, i) => {
+    const seen = firstLine.get(t);
+    if (seen !== undefined) throw new TokenizerError(`vocab.txt lists ${JSON.stringify(t)} twice (lines ${seen + 1} and ${i + 1})`);
+    firstLine.set(t, i);
+  });
+  const specials: Partial<Record<keyof BertSpecialNames, string>> = {};
+  for (const k of ['unk', 'sep', 'pad', 'cls', 'mask'] as const) {
+    const t = configToken(config, `${k}_token`);
+    if (t !== undefined) specials[k] = t;
+  }
+  const lowercase = configFlag(config, 'do_lower_case') ?? configFlag(config, 'lowercase') ?? true;
+  const stripAccents = configFlag(config, 'strip_accents') ?? null;
+  const handleChineseChars = configFlag(config, 'tokenize_chinese_chars') ?? true;
+  const files = wrap('cannot build a tokenizer from vocab.txt', () =>
+    wordPieceTokenizerFiles(vocab, UNBOUNDED_LENGTH, { lowercase, stripAccents, handleChineseChars, specials }),
+  );
+  return loadTokenizer(files.tokenizer, config ?? files.config);
+}
+
+/**
+ * vocab.json (token -> id) + merges.txt ("a b" per line after an optional "#version" line) +
+ * tokenizer_config.json: GPT-2 byte-level BPE; add_prefix_space as configured (default false),
+ * the configured bos/eos/unk/pad tokens (default <|endoftext|>) special.
+ */
+export function byteLevelBpeTokenizerFromFiles(vocabJson: unknown, mergesTxt: string, tokenizerConfigJson?: unknown): HmiTokenizer {
+  const config = optionalConfig(tokenizerConfigJson);
+  if (!isRecord(vocabJson)) throw new TokenizerError('vocab.json must be a JSON object {"token": id, ...}');
+  const vocab: Record<string, number> = {};
+  for (const [t, id] of Object.entries(vocabJson)) {
+    if (typeof id !== 'number') throw new TokenizerError(`vocab.json gives ${JSON.stringify(t)} the id ${JSON.stringify(id)}; ids must be integers`);
+    vocab[t] = id;
+  }
+  const merges: Array<[string, string]> = [];
+  lines(mergesTxt).forEach((line, i) => {
+    if ((i === 0 && line.startsWith('#version')) || line.trim() === '') return;
+    const parts = line.split(' ');
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+      throw new TokenizerError(`merges.txt line ${i + 1} must be two tokens separated by one space, got ${JSON.stringify(line)}`);
+    }
+    merges.push([parts[0], parts[1]]);
+  });
+  const specials = ['eos_token', 'bos_token', 'unk_token', 'pad_token'].map((k) => configToken(config, k)).filter((t): t is string => t !== undefined);
+  const addPrefixSpace = configFlag(config, 'add_prefix_space') ?? false;
+  const files = byteLevelBpeFromVocab(vocab, merges, UNBOUNDED_LENGTH, { addPrefixSpace, specials: specials.length > 0 ? specials : [GPT2_EOS] });
+  return loadTokenizer(files.tokenizer, config ?? files.config);
+}
+
+/**
+ * The tokenizer of a model shipped without tokenizer files: token ids pass (the model checks
+ * them against its vocabulary), anything needing text is a TokenizerError saying `why`.
+ * Generated tokens stream with empty text.
+ */
+export function idsOnlyTokenizer(vocabSize: number, why: string): HmiTokenizer {
+  const fail = (): never => {
+    throw new TokenizerError(why);
+  };
+  return {
+    vocabSize,
+    specialIds: new Set(),
+    encode: fail,
+    decode: fail,
+    tokenToId: () => undefined,
+    createStreamDecoder: () => ({ push: () => '', flush: () => '' }),
   };
 }
 

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySource, loadAdapter, loadModel, type LoadedModel } from '../../src/formats/model-source.js';
@@ -82,6 +83,41 @@ describe('hmi CLI', () => {
     const noHead = await hmi('infer', '--model', encoderDir, '--input-ids', '1,2', '--output', 'logits');
     expect(noHead.code).toBe(1);
     expect(noHead.stderr).toMatch(/MissingWeightError: .*has no classifier/);
+  });
+
+  it('runs --input-ids on a model without tokenizer files; --text is a TokenizerError naming the files needed', async () => {
+    const bare = join(dir, 'no-tokenizer');
+    mkdirSync(bare);
+    for (const name of ['config.json', 'model.safetensors']) writeFileSync(join(bare, name), readFileSync(join(dir, 'hgpt-mini', name)));
+    const ids = gpt2.tokenizer.encode('The morning was cold');
+    const out = json(await hmi('infer', '--model', bare, '--input-ids', ids.join(','), '--json'));
+    const ref = gpt2ForwardRef(gpt2.config as Gpt2Config, gpt2.weights, ids);
+    expectClose(out.data, ref.logits, 1e-4, 2e-5);
+    const summary = await hmi('infer', '--model', bare, '--input-ids', ids.join(','));
+    expect(summary.code, summary.stderr).toBe(0);
+    expect(summary.stdout).toMatch(/next token \(greedy\): \d+\n?$/);
+    const gen = await hmi('generate', '--model', bare, '--input-ids', ids.join(','), '--max-tokens', '3');
+    expect(gen.code, gen.stderr).toBe(0);
+    expect(gen.stdout).toMatch(/^token ids \(the model has no tokenizer files\): \d+,\d+,\d+\n$/);
+    const text = await hmi('infer', '--model', bare, '--text', 'The morning');
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(/TokenizerError: .*no-tokenizer has no tokenizer files, so the model takes token ids only; text needs tokenizer.json, or vocab.txt \(BERT WordPiece\), or vocab.json \+ merges.txt \(GPT-2 byte-level BPE\)/);
+  });
+
+  it('prints no XDG_RUNTIME_DIR complaint when the environment lacks it or has a bad one', async () => {
+    const run = (xdg: string | undefined): Promise<{ code: number; stderr: string }> =>
+      new Promise((done) => {
+        const env = { ...process.env };
+        if (xdg === undefined) delete env.XDG_RUNTIME_DIR;
+        else env.XDG_RUNTIME_DIR = xdg;
+        execFile(process.execPath, ['bin/hmi.mjs', 'infer', '--model', join(dir, 'hgpt-mini'), '--input-ids', '1,2', '--json'], { env, maxBuffer: 64 << 20 }, (err, _stdout, stderr) =>
+          done({ code: err ? 1 : 0, stderr }),
+        );
+      });
+    for (const r of await Promise.all([run(undefined), run('relative/dir'), run('/nonexistent/hmi-xdg')])) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/XDG_RUNTIME_DIR/);
+    }
   });
 
   it('make-model writes the default models where --out says', async () => {

@@ -79,6 +79,27 @@ describe('hmi plot', () => {
     expect(dev.inheritedRows).toBe(dev.rows);
     expect(dev.meanCosine).toBeLessThan(1);
     expect(dev.maxAbsDiff).toBeGreaterThan(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ domain: 'legal', sameAsExact: false });
+  });
+
+  it('says plainly when inherit cannot differ from exact instead of printing a cosine of 1', async () => {
+    const model = join(models, 'hbert-mini');
+    const store = join(work, 'plot-same');
+    const [plain, asJson] = await Promise.all([
+      hmi('plot', 'deviation', '--model', model, '--corpus', corpus, '--store', store, '--domain', 'politics'),
+      hmi('plot', 'deviation', '--model', model, '--corpus', corpus, '--store', store, '--domain', 'politics', '--json'),
+    ]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^no lower adapter of its own between politics and its nearest PLOT ancestor \(general\): inherit serves the same values as exact/);
+    expect(plain.stdout).not.toMatch(/1\.000000/);
+    expect(asJson.code, asJson.stderr).toBe(0);
+    const out = JSON.parse(asJson.stdout) as Record<string, unknown>;
+    expect(out).toMatchObject({ domain: 'politics', sameAsExact: true, reason: expect.stringContaining('no lower adapter of its own') });
+    expect(out).not.toHaveProperty('meanCosine');
+    // Its own lower layers, but no stored PLOT to inherit from: nothing was inherited either.
+    const unbuilt = await hmi('plot', 'deviation', '--model', model, '--corpus', corpus, '--store', join(work, 'plot-unbuilt'), '--domain', 'legal', '--lower-adapter', lower, '--json');
+    expect(unbuilt.code, unbuilt.stderr).toBe(0);
+    expect(JSON.parse(unbuilt.stdout)).toMatchObject({ sameAsExact: true, inheritedRows: 0, reason: expect.stringContaining('hmi plot build') });
   });
 
   it('says what is wrong with bad flags and files (exit 2 for usage, 1 for errors)', async () => {

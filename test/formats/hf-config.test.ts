@@ -84,9 +84,9 @@ describe('parseHfConfig', () => {
     expectConfigError([1], /must be a JSON object/);
   });
 
-  it('rejects non-integer or missing sizes', () => {
+  it('rejects non-integer sizes', () => {
     expectConfigError({ ...bert, hidden_size: 768.5 }, /"hidden_size" must be a positive integer, got 768.5/);
-    expectConfigError({ ...bert, num_hidden_layers: undefined }, /"num_hidden_layers" must be a positive integer, got nothing/);
+    expectConfigError({ ...bert, num_hidden_layers: 0 }, /"num_hidden_layers" must be a positive integer, got 0/);
     expectConfigError({ ...gpt2, n_layer: '12' }, /"n_layer" must be a positive integer/);
     expectConfigError({ ...gpt2, n_inner: 0 }, /"n_inner"/);
   });
@@ -108,5 +108,24 @@ describe('parseHfConfig', () => {
     expectConfigError({ ...bert, id2label: { '0': 'a', '2': 'b' } }, /"id2label" keys must be the ids 0..1/);
     expectConfigError({ ...bert, num_labels: 3 }, /"num_labels" 3 disagrees with "id2label"/);
     expectConfigError({ ...bert, layer_norm_eps: 0 }, /"layer_norm_eps" must be a positive number/);
+  });
+});
+
+describe('parseHfConfig defaults (transformers BertConfig / GPT2Config)', () => {
+  it('reads a bare config as bert-base / gpt2 (small), whose <|endoftext|> is 50256', () => {
+    expect(parseHfConfig({ model_type: 'bert' })).toEqual(parseHfConfig({ ...bert, id2label: undefined }));
+    expect(parseHfConfig({ ...bert, pad_token_id: null, hidden_act: null })).toMatchObject({ padTokenId: 0 });
+    expect(parseHfConfig({ model_type: 'gpt2' })).toEqual(parseHfConfig(gpt2));
+    expect(parseHfConfig({ ...gpt2, n_positions: undefined, n_ctx: 512 }).maxPositions).toBe(512);
+  });
+
+  it('defaults bos/eos of a smaller vocabulary to its <|endoftext|>, else its last id', () => {
+    const small = { ...gpt2, vocab_size: 1000, bos_token_id: undefined, eos_token_id: null };
+    expect(parseHfConfig(small)).toMatchObject({ bosTokenId: 999, eosTokenId: 999 });
+    expect(parseHfConfig(small, { endOfTextId: 0 })).toMatchObject({ bosTokenId: 0, eosTokenId: 0 });
+    expect(parseHfConfig(small, { endOfTextId: 5000 })).toMatchObject({ eosTokenId: 999 });
+    // Each id defaults on its own, as in GPT2Config; a vocabulary with id 50256 keeps 50256.
+    expect(parseHfConfig({ ...small, eos_token_id: 7 }, { endOfTextId: 3 })).toMatchObject({ bosTokenId: 3, eosTokenId: 7 });
+    expect(parseHfConfig({ ...gpt2, vocab_size: 60000, bos_token_id: undefined, eos_token_id: undefined }, { endOfTextId: 3 })).toMatchObject({ bosTokenId: 50256, eosTokenId: 50256 });
   });
 });
