@@ -2,7 +2,8 @@
 // Each invocation computes a 4x4 output block with scalar loads (any M, N, K). CPU-style
 // Vulkan (SwiftShader) runs this far faster than workgroup-memory tiling: 8 loads feed
 // 16 FMAs and there are no barriers. Tail rows/cols are clamped for the loads (the block
-// recomputes the last valid row/col) and skipped at the store, so tails stay exact.
+// recomputes the last valid row/col) and skipped at the store, so tails stay exact. w is
+// read through the weight prelude (shaders/weights_*_prelude.wgsl: f32, or f16 widened).
 // W layout (override KN): true: w is [K,N] (GPT-2 Conv1D); false: w is [N,K] (nn.Linear).
 // bias: [N] (bind any buffer when flags bit 0 is clear). Epilogue: matmul_epilogue.wgsl.
 // Dispatch: (ceil(ceil(N/4)/WGX), ceil(ceil(M/4)/WGY)) workgroups of WGX x WGY.
@@ -12,7 +13,13 @@ override WGY: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<WeightWord>;
+
+// Weight element e, through the weight-value prelude (f32, or f16 packed or native).
+fn wAt(e: u32) -> f32 {
+  return weightValue(w[weightIndex(e)], e);
+}
+
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -21,11 +28,11 @@ fn x4(o: u32) -> vec4f {
 }
 
 fn w4(o: u32) -> vec4f {
-  return vec4f(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
+  return vec4f(wAt(o), wAt(o + 1u), wAt(o + 2u), wAt(o + 3u));
 }
 
 fn wg(o: u32, c: vec4u) -> vec4f {
-  return vec4f(w[o + c.x], w[o + c.y], w[o + c.z], w[o + c.w]);
+  return vec4f(wAt(o + c.x), wAt(o + c.y), wAt(o + c.z), wAt(o + c.w));
 }
 
 @compute @workgroup_size(WGX, WGY)
@@ -86,7 +93,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       acc3 += vec4f(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
     }
     for (var k = k4; k < K; k++) {
-      let b = vec4f(w[wc.x + k], w[wc.y + k], w[wc.z + k], w[wc.w + k]);
+      let b = vec4f(wAt(wc.x + k), wAt(wc.y + k), wAt(wc.z + k), wAt(wc.w + k));
       acc0 += x[r.x + k] * b;
       acc1 += x[r.y + k] * b;
       acc2 += x[r.z + k] * b;

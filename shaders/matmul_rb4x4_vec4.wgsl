@@ -1,6 +1,7 @@
 // Register-blocked matmul with vec4 loads, no workgroup memory: y[M,N] = epilogue(x[M,K] @ W).
 // Same blocking as matmul_rb4x4.wgsl (4x4 outputs per invocation) but x and w are read as
-// vec4s, a quarter of the loads. Needs K % 4 == 0, and for KN also N % 4 == 0 (the binding
+// vec4s, a quarter of the loads (w as WeightQuads of the weight prelude,
+// shaders/weights_*_prelude.wgsl: vec4f, or four halves widened to f32). Needs K % 4 == 0, and for KN also N % 4 == 0 (the binding
 // picks matmul_rb4x4.wgsl otherwise); M and, for !KN, N tails are clamped as there.
 // W layout (override KN): true: w is [K,N] (GPT-2 Conv1D); false: w is [N,K] (nn.Linear).
 // bias: [N] (bind any buffer when flags bit 0 is clear). Epilogue: matmul_epilogue.wgsl.
@@ -11,7 +12,7 @@ override WGY: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+@group(0) @binding(2) var<storage, read> w: array<WeightQuad>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -38,10 +39,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let a1 = x[r.y + k];
       let a2 = x[r.z + k];
       let a3 = x[r.w + k];
-      let b0 = w[o];
-      let b1 = w[o + nq];
-      let b2 = w[o + 2u * nq];
-      let b3 = w[o + 3u * nq];
+      let b0 = weightQuad(w[o]);
+      let b1 = weightQuad(w[o + nq]);
+      let b2 = weightQuad(w[o + 2u * nq]);
+      let b3 = weightQuad(w[o + 3u * nq]);
       o += 4u * nq;
       acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
       acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
@@ -55,10 +56,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let a1 = x[r.y + k];
       let a2 = x[r.z + k];
       let a3 = x[r.w + k];
-      let b0 = w[wc.x + k];
-      let b1 = w[wc.y + k];
-      let b2 = w[wc.z + k];
-      let b3 = w[wc.w + k];
+      let b0 = weightQuad(w[wc.x + k]);
+      let b1 = weightQuad(w[wc.y + k]);
+      let b2 = weightQuad(w[wc.z + k]);
+      let b3 = weightQuad(w[wc.w + k]);
       acc0 += vec4f(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
       acc1 += vec4f(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
       acc2 += vec4f(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));

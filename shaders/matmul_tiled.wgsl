@@ -1,7 +1,8 @@
 // Workgroup-memory tiled matmul (the shape real GPUs prefer): y[M,N] = epilogue(x[M,K] @ W).
 // A workgroup computes a 64x64 output tile; it stages 64x16 of x and 16x64 of W in
 // workgroup memory per K step, and each of its 16x16 invocations accumulates a 4x4 block.
-// Out-of-range tile elements are staged as zeros, so any M, N, K is exact.
+// Out-of-range tile elements are staged as zeros, so any M, N, K is exact. w is read
+// through the weight prelude (shaders/weights_*_prelude.wgsl: f32, or f16 widened to f32).
 // W layout (override KN): true: w is [K,N] (GPT-2 Conv1D); false: w is [N,K] (nn.Linear).
 // bias: [N] (bind any buffer when flags bit 0 is clear). Epilogue: matmul_epilogue.wgsl.
 // Dispatch: (ceil(N/64), ceil(M/64)) workgroups of 16x16.
@@ -9,7 +10,13 @@ override KN: bool = true;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<WeightWord>;
+
+// Weight element e, through the weight-value prelude (f32, or f16 packed or native).
+fn wAt(e: u32) -> f32 {
+  return weightValue(w[weightIndex(e)], e);
+}
+
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -53,9 +60,9 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
       var wv = 0.0;
       if (gc < p.N && gwk < p.K) {
         if (KN) {
-          wv = w[gwk * p.N + gc];
+          wv = wAt(gwk * p.N + gc);
         } else {
-          wv = w[gc * p.K + gwk];
+          wv = wAt(gc * p.K + gwk);
         }
       }
       ws[wk * TILE + wc] = wv;

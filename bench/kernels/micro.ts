@@ -1,4 +1,5 @@
-// Micro-benchmark of every non-matmul kernel (matmul has bench/kernels/main.ts), one row per
+// Micro-benchmark of every non-matmul kernel (matmul variants have bench/kernels/main.ts; here
+// only the base matmul's f32 / f16 weight reads), one row per
 // kernel variant at a shape this project's models really run: hBERT-mini (H=128, 4 heads,
 // FFN 512) on a packed batch of 8 sequences x 64 tokens = 512 rows, hGPT-mini (H=128,
 // vocab ~1000, KV blocks of 16) prefilling 4 x 128 tokens or decoding 32 sequences at
@@ -15,7 +16,7 @@ import { run } from '../../src/gpu/dispatch.js';
 import { timeGpu } from '../../src/gpu/timing.js';
 import { randomFloats, Rng } from '../../src/util/rng.js';
 import { pagedBatch, shuffled, type PagedBatch } from '../../test/knowledge/task/fixtures.js';
-import { packF16Pairs, unpackF16Pairs } from '../../src/formats/f16.js';
+import { decodeF16Bits, packF16, packF16Pairs, unpackF16Pairs } from '../../src/formats/f16.js';
 import type { LoraAdapter, LoraModule, TensorMap } from '../../src/formats/types.js';
 import { rowReductionWorkgroup } from '../../src/kernels/adapter-kind.js';
 import { encodeAdd } from '../../src/kernels/add.js';
@@ -23,6 +24,9 @@ import { defaultAttentionVariant, encodeAttention, type AttentionVariant } from 
 import { encodeAttentionPaged } from '../../src/kernels/attention-paged.js';
 import { encodeClassifierHead, type ClassifierHeadParams } from '../../src/kernels/classifier-head.js';
 import { encodeEmbedding } from '../../src/kernels/embedding.js';
+import { encodeMatmul, type WeightLayout } from '../../src/kernels/matmul.js';
+import { matmulRef } from '../../src/kernels/cpu/matmul.js';
+import { weightBytes, type WeightRead } from '../../src/kernels/weight-read.js';
 import { encodeGatherRows } from '../../src/kernels/gather-rows.js';
 import { encodeGelu, type GeluForm } from '../../src/kernels/gelu.js';
 import { encodeKvScatter } from '../../src/kernels/kv-scatter.js';
@@ -169,7 +173,7 @@ interface Case {
   build: (ctx: GpuContext) => Promise<Built>;
 }
 
-async function up(ctx: GpuContext, bufs: GPUBuffer[], data: Float32Array | Uint32Array, label: string): Promise<GPUBuffer> {
+async function up(ctx: GpuContext, bufs: GPUBuffer[], data: Float32Array | Uint32Array | Uint16Array, label: string): Promise<GPUBuffer> {
   const b = await uploadBuffer(ctx, data, label);
   bufs.push(b);
   return b;
@@ -267,14 +271,15 @@ function layerNormCase(wg: number | undefined, ctxWg: number): Case {
   };
 }
 
-function embeddingCase(): Case {
+function embeddingCase(read: WeightRead = 'f32'): Case {
   const rows = ROWS;
+  const wordDtype = read === 'f32' ? 'f32' : 'f16';
   return {
     kernel: 'embedding',
-    variant: 'word+pos+type',
+    variant: read === 'f32' ? 'word+pos+type' : `word+pos+type, ${read} word table`,
     shape: `${rows} rows x ${H}, vocab ${VOCAB}, ${POS} pos, 2 types`,
     // 3 u32 indices per row, 3 table rows read and one row written per token.
-    bytes: (3 * rows + 4 * rows * H) * F,
+    bytes: (3 * rows + 3 * rows * H) * F + rows * H * weightBytes(wordDtype),
     flops: null,
     rtol: 1e-6,
     build: async (ctx) => {
@@ -282,24 +287,62 @@ function embeddingCase(): Case {
       const ids = randomInts(rows, VOCAB, 9);
       const positions = Uint32Array.from({ length: rows }, (_, i) => i % BERT_LEN);
       const types = Uint32Array.from({ length: rows }, (_, i) => ((i % BERT_LEN) >= BERT_LEN / 2 ? 1 : 0));
-      const word = randomFloats(VOCAB * H, 10);
+      // f16 rows read the same values rounded to f16, so the reference is shared.
+      const bits = packF16(randomFloats(VOCAB * H, 10));
+      const word = read === 'f32' ? randomFloats(VOCAB * H, 10) : decodeF16Bits(bits);
       const pos = randomFloats(POS * H, 11);
       const type = randomFloats(2 * H, 12);
       const g = {
         ids: await up(ctx, bufs, ids, 'ids'),
         positions: await up(ctx, bufs, positions, 'positions'),
         types: await up(ctx, bufs, types, 'types'),
-        wordTable: await up(ctx, bufs, word, 'word'),
+        wordTable: await up(ctx, bufs, read === 'f32' ? word : bits, 'word'),
         posTable: await up(ctx, bufs, pos, 'pos'),
         typeTable: await up(ctx, bufs, type, 'type'),
         out: await alloc(ctx, bufs, rows * H, 'out'),
       };
       const dims = { rows, dim: H, vocabRows: VOCAB, posRows: POS, typeRows: 2 };
       return {
-        encode: (pass) => encodeEmbedding(ctx, pass, { ...g, ...dims }),
+        encode: (pass) => encodeEmbedding(ctx, pass, { ...g, ...dims, wordDtype, wordRead: read }),
         out: g.out,
         outCount: rows * H,
         ref: () => embeddingRef({ ids, positions, types, wordTable: word, posTable: pos, typeTable: type, ...dims }),
+        buffers: bufs,
+      };
+    },
+  };
+}
+
+/**
+ * The base matmul with its weights read as f32 or f16 (matmul variants themselves are timed by
+ * bench/kernels/main.ts): hGPT-mini's tied LM head on a decode step of 32 sequences, and
+ * hBERT-mini's FFN up-projection over the packed batch.
+ */
+function weightMatmulCase(which: 'lm-head' | 'ffn', read: WeightRead): Case {
+  const [M, N, K, wLayout]: [number, number, number, WeightLayout] = which === 'lm-head' ? [32, VOCAB, H, 'nk'] : [ROWS, FFN, H, 'nk'];
+  const wDtype = read === 'f32' ? 'f32' : 'f16';
+  return {
+    kernel: 'matmul-weights',
+    variant: `${which}, ${read} weights`,
+    shape: `M=${M} N=${N} K=${K} ${wLayout}`,
+    bytes: (M * K + M * N) * F + N * K * weightBytes(wDtype),
+    flops: 2 * M * N * K,
+    rtol: 1e-4,
+    build: async (ctx) => {
+      const bufs: GPUBuffer[] = [];
+      const x = randomFloats(M * K, 50);
+      const bits = packF16(randomFloats(N * K, 51, 0.2));
+      const w = decodeF16Bits(bits);
+      const g = {
+        x: await up(ctx, bufs, x, 'x'),
+        w: await up(ctx, bufs, wDtype === 'f16' ? bits : w, 'w'),
+        y: await alloc(ctx, bufs, M * N, 'y'),
+      };
+      return {
+        encode: (pass) => encodeMatmul(ctx, pass, { ...g, M, N, K, wLayout, wDtype, wRead: read }),
+        out: g.y,
+        outCount: M * N,
+        ref: () => matmulRef({ x, w, M, N, K, wLayout }),
         buffers: bufs,
       };
     },
@@ -685,6 +728,8 @@ function plotCombineCase(dtype: 'f32' | 'f16'): Case {
 
 function allCases(ctx: GpuContext): Case[] {
   const attn = defaultAttentionVariant(ctx);
+  // Native f16 reads only where the device has shader-f16; packed halves run everywhere.
+  const f16Reads: WeightRead[] = ctx.features.shaderF16 ? ['f16-packed', 'f16-native'] : ['f16-packed'];
   const wg = rowReductionWorkgroup(ctx);
   const prefill = loraBatch('prefill');
   const decode = loraBatch('decode');
@@ -703,12 +748,14 @@ function allCases(ctx: GpuContext): Case[] {
     attentionPagedCase('prefill', 'workgroup', attn),
     classifierHeadCase(),
     embeddingCase(),
+    ...f16Reads.map((r) => embeddingCase(r)),
     gatherRowsCase(),
     geluCase('erf', false),
     geluCase('tanh', false),
     geluCase('erf', true),
     kvScatterCase(),
     layerNormCase(undefined, wg),
+    ...(['lm-head', 'ffn'] as const).flatMap((which) => (['f32', ...f16Reads] as const).map((r) => weightMatmulCase(which, r))),
     ...(wg === 64 ? [] : [layerNormCase(64, wg)]),
     ...(['vec4', 'block', 'rows'] as const).map((v) => loraShrinkCase(prefill, v, chosen('shrink', prefill))),
     ...(['vec4', 'block'] as const).map((v) => loraShrinkCase(ffnIn, v, chosen('shrink', ffnIn))),

@@ -4,6 +4,8 @@
  * 16 bits of u32 i), so packF16Pairs matches that layout.
  */
 
+import type { HostTensor } from './types.js';
+
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const f32Scratch = new Float32Array(1);
@@ -62,6 +64,25 @@ export function f32ToF16Bits(x: number): number {
     }
   }
   return sign | (e << 10) | m;
+}
+
+/** Decodes f16 bits (one u16 per element). */
+export function decodeF16Bits(bits: Uint16Array): Float32Array {
+  const t = table();
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
+  return out;
+}
+
+/** f16 bits of little-endian f16 bytes (copied, so the source may be freed and alignment does not matter). */
+export function f16BitsOf(bytes: Uint8Array): Uint16Array {
+  const out = new Uint16Array(bytes.length >>> 1);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(bytes.subarray(0, out.length * 2));
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = bytes[2 * i] | (bytes[2 * i + 1] << 8);
+  }
+  return out;
 }
 
 /** Decodes little-endian f16 values. `bytes.length` must be even. */
@@ -143,4 +164,36 @@ export function f32Bytes(data: Float32Array): Uint8Array {
     for (let i = 0; i < data.length; i++) view.setFloat32(4 * i, data[i], true);
   }
   return out;
+}
+
+/**
+ * A host tensor held as f16 bits. `data` decodes them on first access and keeps the result:
+ * the CPU references and other f32 readers work unchanged, and a tensor only moved to the GPU
+ * as f16 is never widened.
+ */
+export function f16HostTensor(shape: readonly number[], bits: Uint16Array): HostTensor {
+  let decoded: Float32Array | undefined;
+  return {
+    shape,
+    f16: bits,
+    get data(): Float32Array {
+      decoded ??= decodeF16Bits(bits);
+      return decoded;
+    },
+  };
+}
+
+/** The tensor's values as f16 bits: its own when it holds them, else rounded to nearest even. */
+export function hostF16Bits(t: HostTensor): Uint16Array {
+  return t.f16 ?? packF16(t.data);
+}
+
+/** The tensor's values as f32 without keeping a decoded copy on the tensor (for one-off uploads). */
+export function hostF32(t: HostTensor): Float32Array {
+  return t.f16 ? decodeF16Bits(t.f16) : t.data;
+}
+
+/** The same tensors held as f16 (rounded to nearest even), as an F16 checkpoint would load. */
+export function toF16Tensors(tensors: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
+  return new Map([...tensors].map(([name, t]) => [name, f16HostTensor(t.shape, hostF16Bits(t))]));
 }

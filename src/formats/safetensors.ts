@@ -4,7 +4,7 @@
  * data section. The reader trusts nothing in the file: every failure is a SafetensorsError.
  */
 import { SafetensorsError } from './errors.js';
-import { decodeBf16, decodeF16, decodeF32, f16Bytes, f32Bytes } from './f16.js';
+import { decodeBf16, decodeF16, decodeF32, f16BitsOf, f16Bytes, f16HostTensor, f32Bytes } from './f16.js';
 import type { HostTensor } from './types.js';
 
 const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2 } as const;
@@ -25,6 +25,13 @@ export interface ParseSafetensorsOptions {
    * instead of failing; they are still validated. Unknown dtypes always fail.
    */
   readonly skipNonFloat?: boolean;
+  /**
+   * F16 tensors: 'keep' (default) holds their halves (HostTensor.f16, `data` decoded on first
+   * read), so an F16 checkpoint costs half the host memory and can stay f16 on the GPU;
+   * 'decode' widens them to f32 at once. BF16 is always widened to f32: that is exact, while
+   * BF16 -> f16 would lose range (BF16 reaches 3.4e38, f16 65504) and 3 bits of exponent.
+   */
+  readonly f16?: 'keep' | 'decode';
 }
 
 interface Entry {
@@ -139,19 +146,20 @@ function checkOverlaps(entries: Entry[], dataStart: number): void {
   }
 }
 
-function decode(dtype: Dtype, bytes: Uint8Array): Float32Array {
+function decode(dtype: Dtype, shape: readonly number[], bytes: Uint8Array, keepF16: boolean): HostTensor {
   switch (dtype) {
     case 'F32':
-      return decodeF32(bytes);
+      return { shape, data: decodeF32(bytes) };
     case 'F16':
-      return decodeF16(bytes);
+      return keepF16 ? f16HostTensor(shape, f16BitsOf(bytes)) : { shape, data: decodeF16(bytes) };
     case 'BF16':
-      return decodeBf16(bytes);
+      return { shape, data: decodeBf16(bytes) };
   }
 }
 
 /**
- * Reads every F32/F16/BF16 tensor as f32, in header order. `__metadata__` is checked and
+ * Reads every F32/F16/BF16 tensor, in header order: F32 and BF16 as f32, F16 kept as halves
+ * unless opts.f16 is 'decode' (either way `data` reads f32). `__metadata__` is checked and
  * skipped (use readSafetensorsMetadata for it). Little-endian data, as the format specifies.
  */
 export function parseSafetensors(bytes: Uint8Array, opts: ParseSafetensorsOptions = {}): Map<string, HostTensor> {
@@ -169,8 +177,7 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseSafetensorsOption
   const out = new Map<string, HostTensor>();
   for (const e of entries) {
     if (e.dtype === null) continue;
-    const data = decode(e.dtype, bytes.subarray(dataStart + e.begin, dataStart + e.end));
-    out.set(e.name, { shape: e.shape, data });
+    out.set(e.name, decode(e.dtype, e.shape, bytes.subarray(dataStart + e.begin, dataStart + e.end), (opts.f16 ?? 'keep') === 'keep'));
   }
   return out;
 }

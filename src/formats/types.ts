@@ -1,7 +1,18 @@
-/** Host-side (CPU) tensors and adapters, as the format readers produce them. All f32. */
+/**
+ * Host-side (CPU) tensors and adapters, as the format readers produce them. Values read as
+ * f32 through `data`; a tensor of an F16 checkpoint may instead be held as its halves
+ * (`f16`, see f16HostTensor), so that it costs half the memory and reaches the GPU unchanged.
+ */
 export interface HostTensor {
   readonly shape: readonly number[];
+  /**
+   * The values as f32. For an f16-held tensor this is decoded on first access and then kept
+   * (the CPU references and f32 consumers read it); code that only moves the tensor should
+   * read `f16` instead, or the halving is lost.
+   */
   readonly data: Float32Array;
+  /** Set when the tensor is held as IEEE halves (one u16 of bits per element, row-major). */
+  readonly f16?: Uint16Array;
 }
 
 /** Tensors by HF name, with the model-class prefix ("bert.", "transformer.") removed. */

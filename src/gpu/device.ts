@@ -15,6 +15,26 @@ export const REQUIRED_LIMITS = {
 
 export type RequiredLimit = keyof typeof REQUIRED_LIMITS;
 
+/** The limits `capLimits` may lower. */
+export type CappedLimit = 'maxStorageBufferBindingSize' | 'maxBufferSize';
+
+/** Bytes one storage binding of a weight may span on this device. */
+export function maxBindingBytes(limits: Pick<GPUSupportedLimits, CappedLimit>): number {
+  return Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+}
+
+/** The device's limits seen through the caps (a view, so a getter-backed native object keeps working). */
+function cappedLimits(limits: GPUSupportedLimits, caps: Partial<Record<CappedLimit, number>>): GPUSupportedLimits {
+  if (Object.keys(caps).length === 0) return limits;
+  return new Proxy(limits, {
+    get(target, key) {
+      const v: unknown = Reflect.get(target, key, target);
+      const cap = typeof key === 'string' ? caps[key as CappedLimit] : undefined;
+      return cap !== undefined && typeof v === 'number' ? Math.min(v, cap) : v;
+    },
+  });
+}
+
 export interface GpuFeatures {
   timestampQuery: boolean;
   subgroups: boolean;
@@ -25,6 +45,13 @@ export interface GpuContextOptions {
   powerPreference?: GPUPowerPreference;
   /** Extra minimums on top of REQUIRED_LIMITS (e.g. a larger pool binding). */
   limits?: Partial<Record<RequiredLimit, number>>;
+  /**
+   * Upper bounds on buffer limits, to emulate a smaller device (tests, users targeting phones).
+   * They are requested from the adapter, and because WebGPU raises a request below its
+   * default to the default, `GpuContext.limits` reports the capped values too, so everything
+   * sized from the limits (weight shards, pools) obeys them. May go below REQUIRED_LIMITS.
+   */
+  capLimits?: Partial<Record<CappedLimit, number>>;
   label?: string;
 }
 
@@ -46,14 +73,16 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string },
     readonly features: GpuFeatures,
+    private readonly caps: Partial<Record<CappedLimit, number>> = {},
   ) {
     this.pipelines = new PipelineCache(device);
     this.uniforms = new UniformArena(device);
     this.lost = device.lost.then((info) => new DeviceLostError(info.reason ?? 'unknown', info.message));
   }
 
+  /** The device's limits, lowered by the context's `capLimits`. */
   get limits(): GPUSupportedLimits {
-    return this.device.limits;
+    return cappedLimits(this.device.limits, this.caps);
   }
 
   /** A stable key for caches that depend on the hardware (autotune results). */
@@ -105,6 +134,12 @@ export async function createGpuContext(gpu: GPU | undefined | null, options: Gpu
     // Ask for everything the adapter has: pools and weights are sized from device.limits later.
     requiredLimits[name] = available;
   }
+  const caps: Partial<Record<CappedLimit, number>> = {};
+  for (const [name, cap] of Object.entries(options.capLimits ?? {}) as [CappedLimit, number][]) {
+    if (!Number.isInteger(cap) || cap < 4) throw new AdapterLimitError(name, 4, cap);
+    caps[name] = Math.min(cap, adapter.limits[name]);
+    requiredLimits[name] = caps[name];
+  }
 
   const wanted: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) wanted.push('timestamp-query');
@@ -127,5 +162,6 @@ export async function createGpuContext(gpu: GPU | undefined | null, options: Gpu
       shaderF16: device.features.has('shader-f16'),
       subgroups: device.features.has('subgroups'),
     },
+    caps,
   );
 }

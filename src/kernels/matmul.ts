@@ -6,8 +6,9 @@ import rb4x4Code from '../../shaders/matmul_rb4x4.wgsl?raw';
 import rb4x4Vec4Code from '../../shaders/matmul_rb4x4_vec4.wgsl?raw';
 import { dispatch, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import { composeWgsl, type KernelSpec, type OverrideConstants } from '../gpu/pipelines.js';
+import type { KernelSpec, OverrideConstants } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
+import { weightBytes, weightKernels, weightRead, type WeightDtype, type WeightRead } from './weight-read.js';
 
 export type MatmulVariant = 'naive' | 'tiled' | 'rb4x4';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'tiled', 'rb4x4'];
@@ -27,6 +28,16 @@ export interface MatmulArgs extends MatmulShape {
   x: BufferRef;
   /** 'kn': [K, N] (GPT-2 Conv1D); 'nk': [N, K] (nn.Linear, PEFT lora_A/lora_B). */
   w: BufferRef;
+  /** How w holds its elements (default f32); f16 is widened to f32 as it is read. */
+  wDtype?: WeightDtype;
+  /** Force one of the dtype's reads (default: native f16 where the device has it). */
+  wRead?: WeightRead;
+  /**
+   * y's row stride (default N) and the first column of y and bias this dispatch writes
+   * (default 0): one row shard of an 'nk' weight fills columns col0..col0+N-1 of a wider y.
+   */
+  ldy?: number;
+  col0?: number;
   /** [N] */
   bias?: BufferRef;
   /** [M, N]; must not share a GPUBuffer with x, w or bias. */
@@ -42,8 +53,9 @@ export interface MatmulArgs extends MatmulShape {
 }
 
 const BINDINGS = ['uniform', 'read', 'read', 'read', 'storage'] as const;
-const kernel = (name: string, code: string): KernelSpec => ({ name, code: composeWgsl(geluPrelude, epilogue, code), bindings: BINDINGS });
+const kernel = (name: string, code: string): Record<WeightRead, KernelSpec> => weightKernels(name, BINDINGS, geluPrelude, epilogue, code);
 
+/** Each variant in its three weight reads (f32, f16 packed, f16 native), one source apiece. */
 export const matmulKernels = {
   naive: kernel('matmul_naive', naiveCode),
   tiled: kernel('matmul_tiled', tiledCode),
@@ -95,20 +107,20 @@ interface Plan {
   workgroups: [number, number];
 }
 
-function plan(variant: MatmulVariant, s: MatmulShape): Plan {
+function plan(variant: MatmulVariant, s: MatmulShape, read: WeightRead): Plan {
   const KN = s.wLayout === 'kn' ? 1 : 0;
   const div = (a: number, b: number): number => Math.ceil(a / b);
   switch (variant) {
     case 'naive':
-      return { spec: matmulKernels.naive, constants: { KN }, workgroups: [div(s.N, 16), div(s.M, 16)] };
+      return { spec: matmulKernels.naive[read], constants: { KN }, workgroups: [div(s.N, 16), div(s.M, 16)] };
     case 'tiled':
-      return { spec: matmulKernels.tiled, constants: { KN }, workgroups: [div(s.N, 64), div(s.M, 64)] };
+      return { spec: matmulKernels.tiled[read], constants: { KN }, workgroups: [div(s.N, 64), div(s.M, 64)] };
     case 'rb4x4': {
       const vec4 = s.K % 4 === 0 && (s.wLayout === 'nk' || s.N % 4 === 0);
       // With at most one row of blocks (GEMV-like, e.g. decode), an 8x8 workgroup would idle 7/8 of itself.
       const [WGX, WGY] = s.M <= 4 ? [64, 1] : [8, 8];
       return {
-        spec: vec4 ? matmulKernels.rb4x4Vec4 : matmulKernels.rb4x4,
+        spec: vec4 ? matmulKernels.rb4x4Vec4[read] : matmulKernels.rb4x4[read],
         constants: { KN, WGX, WGY },
         workgroups: [div(div(s.N, 4), WGX), div(div(s.M, 4), WGY)],
       };
@@ -147,18 +159,24 @@ function validate(a: MatmulArgs): void {
   }
   if (a.alpha !== undefined && !Number.isFinite(a.alpha)) throw new ShapeError(`matmul: alpha must be finite, got ${a.alpha}`);
   const { M, N, K } = a;
+  const ldy = a.ldy ?? N;
+  const col0 = a.col0 ?? 0;
+  if (!Number.isInteger(ldy) || !Number.isInteger(col0) || col0 < 0 || col0 + N > ldy) {
+    throw new ShapeError(`matmul: columns ${col0}..${col0 + N} must lie inside y's row stride ${ldy}`);
+  }
   const wShape = a.wLayout === 'kn' ? `[K=${K}, N=${N}]` : `[N=${N}, K=${K}]`;
-  const need: [string, BufferRef | undefined, number, string][] = [
-    ['x', a.x, M * K, `[M=${M}, K=${K}]`],
-    ['w', a.w, K * N, wShape],
-    ['bias', a.bias, N, `[N=${N}]`],
-    ['y', a.y, M * N, `[M=${M}, N=${N}]`],
+  const wDtype = a.wDtype ?? 'f32';
+  const need: [string, BufferRef | undefined, number, string, number][] = [
+    ['x', a.x, M * K, `[M=${M}, K=${K}] f32`, 4],
+    ['w', a.w, K * N, `${wShape} ${wDtype}`, weightBytes(wDtype)],
+    ['bias', a.bias, col0 + N, `[N=${col0 + N}] f32`, 4],
+    ['y', a.y, (M - 1) * ldy + col0 + N, ldy === N ? `[M=${M}, N=${N}] f32` : `[M=${M}, ldy=${ldy}] f32`, 4],
   ];
-  for (const [name, ref, count, shape] of need) {
+  for (const [name, ref, count, shape, size] of need) {
     if (!ref) continue;
     const bytes = refBytes(ref);
-    if (bytes !== undefined && bytes < count * 4) {
-      throw new ShapeError(`matmul: ${name} must hold ${shape} f32 = ${count * 4} bytes, its binding has ${bytes}`);
+    if (bytes !== undefined && bytes < count * size) {
+      throw new ShapeError(`matmul: ${name} must hold ${shape} = ${count * size} bytes, its binding has ${bytes}`);
     }
   }
   const y = refBuffer(a.y);
@@ -167,11 +185,16 @@ function validate(a: MatmulArgs): void {
   }
 }
 
+/** The variant encodeMatmul runs for a shape unless told: the autotuned one, else the default. */
+export function chosenMatmulVariant(ctx: GpuContext, s: MatmulShape): MatmulVariant {
+  return matmulChoiceTable(ctx).get(matmulShapeClass(s)) ?? defaultMatmulVariant(ctx);
+}
+
 /** Encodes y = act(alpha * (x @ W) + bias) (+ y if accumulate) into an open compute pass. */
 export function encodeMatmul(ctx: GpuContext, pass: GPUComputePassEncoder, args: MatmulArgs): void {
   validate(args);
-  const variant = args.variant ?? matmulChoiceTable(ctx).get(matmulShapeClass(args)) ?? defaultMatmulVariant(ctx);
-  const p = plan(variant, args);
+  const variant = args.variant ?? chosenMatmulVariant(ctx, args);
+  const p = plan(variant, args, weightRead(ctx, args.wDtype ?? 'f32', args.wRead));
   const max = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (p.workgroups[0] > max || p.workgroups[1] > max) {
     throw new ShapeError(`matmul ${variant}: M=${args.M}, N=${args.N} need ${p.workgroups.join('x')} workgroups, above the limit of ${max} per dimension`);
@@ -184,6 +207,8 @@ export function encodeMatmul(ctx: GpuContext, pass: GPUComputePassEncoder, args:
     .u32(flags)
     .f32(args.alpha ?? 1)
     .u32(ACTIVATIONS[args.activation ?? 'none'])
+    .u32(args.ldy ?? args.N)
+    .u32(args.col0 ?? 0)
     .done();
   // Without a bias the kernel never reads binding 3, but the layout still needs a buffer there.
   const bias = args.bias ?? args.x;

@@ -2,11 +2,12 @@ import { autotuneMatmul } from '../kernels/matmul-autotune.js';
 import { readF32, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { encodeAttention } from '../kernels/attention.js';
-import { encodeEmbedding } from '../kernels/embedding.js';
+import { encodeShardedEmbedding } from '../kernels/embedding.js';
 import { encodeGatherRows } from '../kernels/gather-rows.js';
 import { encodeGelu } from '../kernels/gelu.js';
 import { encodeLayerNorm } from '../kernels/layernorm.js';
-import { encodeMatmul, type MatmulShape } from '../kernels/matmul.js';
+import type { MatmulShape } from '../kernels/matmul.js';
+import { encodeShardedMatmul, type ShardedWeight } from '../kernels/weight-shards.js';
 import { encodeTanh } from '../kernels/tanh.js';
 import type { BaseWeights } from '../knowledge/general/base-weights.js';
 import { checkSplit, type BertConfig } from '../formats/model-config.js';
@@ -63,8 +64,8 @@ export interface BertHostOutputs {
 }
 
 interface Head {
-  pooler: { w: GPUBuffer; b: GPUBuffer } | null;
-  classifier: { w: GPUBuffer; b: GPUBuffer; n: number } | null;
+  pooler: { w: ShardedWeight; b: GPUBuffer } | null;
+  classifier: { w: ShardedWeight; b: GPUBuffer; n: number } | null;
 }
 
 function norm(base: BaseWeights, name: string, H: number): Norm {
@@ -87,7 +88,7 @@ export class BertModel {
     readonly config: BertConfig,
     readonly base: BaseWeights,
     private readonly layers: readonly BertLayer[],
-    private readonly embeddings: { word: GPUBuffer; pos: GPUBuffer; type: GPUBuffer; norm: Norm },
+    private readonly embeddings: { word: ShardedWeight; pos: GPUBuffer; type: GPUBuffer; norm: Norm },
   ) {
     this.ws = new Workspace(ctx, 'bert');
   }
@@ -111,7 +112,7 @@ export class BertModel {
       };
     });
     const embeddings = {
-      word: base.get('embeddings.word_embeddings.weight', [config.vocabSize, H]),
+      word: base.tensor('embeddings.word_embeddings.weight', [config.vocabSize, H]),
       pos: base.get('embeddings.position_embeddings.weight', [config.maxPositions, H]),
       type: base.get('embeddings.token_type_embeddings.weight', [config.typeVocabSize, H]),
       norm: norm(base, 'embeddings.LayerNorm', H),
@@ -119,7 +120,7 @@ export class BertModel {
     const model = new BertModel(ctx, config, base, layers, embeddings);
     const maxTokens = opts.maxTokens ?? Math.min(128, config.maxPositions);
     await model.reserve(maxTokens, opts.maxSeqs ?? 8, config.numLabels ?? 1);
-    if (opts.autotune ?? true) await autotuneMatmul(ctx, model.matmulShapes(maxTokens));
+    if (opts.autotune ?? true) await autotuneMatmul(ctx, model.matmulShapes(maxTokens), { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
     return model;
   }
 
@@ -171,12 +172,12 @@ export class BertModel {
     const H = this.config.hiddenSize;
     const src = (name: string): BaseWeights | undefined => (head?.has(name) ? head : this.base.has(name) ? this.base : undefined);
     const pw = src('pooler.dense.weight');
-    const pooler = pw ? { w: pw.get('pooler.dense.weight', [H, H]), b: (src('pooler.dense.bias') ?? this.base).get('pooler.dense.bias', [H]) } : null;
+    const pooler = pw ? { w: pw.tensor('pooler.dense.weight', [H, H]), b: (src('pooler.dense.bias') ?? this.base).get('pooler.dense.bias', [H]) } : null;
     const cw = src('classifier.weight');
     if (!cw) return { pooler, classifier: null };
     const n = cw.shape('classifier.weight')![0];
     if (!pooler) throw new MissingWeightError('pooler.dense.weight', 'the classifier needs the pooler, which neither the checkpoint nor the adapter has');
-    const classifier = { w: cw.get('classifier.weight', [n, H]), b: (src('classifier.bias') ?? this.base).get('classifier.bias', [n]), n };
+    const classifier = { w: cw.tensor('classifier.weight', [n, H]), b: (src('classifier.bias') ?? this.base).get('classifier.bias', [n]), n };
     return { pooler, classifier };
   }
 
@@ -266,17 +267,16 @@ export class BertModel {
     const c = this.config;
     const e = this.embeddings;
     const ws = this.ws;
-    encodeEmbedding(this.ctx, pass, {
+    encodeShardedEmbedding(this.ctx, pass, {
       ids: ws.get('ids'),
       positions: ws.get('positions'),
       types: ws.get('types'),
-      wordTable: e.word,
+      word: e.word,
       posTable: e.pos,
       typeTable: e.type,
       out: ws.get('hB'),
       rows: batch.rows,
       dim: c.hiddenSize,
-      vocabRows: c.vocabSize,
       posRows: c.maxPositions,
       typeRows: c.typeVocabSize,
     });
@@ -335,11 +335,11 @@ export class BertModel {
     const S = batch.numSeqs;
     const ws = this.ws;
     encodeGatherRows(this.ctx, pass, { src: ws.get('hA'), rowIdx: ws.get('clsRows'), dst: ws.get('cls'), rows: S, dim: H, srcRows: batch.rows });
-    encodeMatmul(this.ctx, pass, { x: ws.get('cls'), w: head.pooler.w, bias: head.pooler.b, y: ws.get('poolPre'), M: S, N: H, K: H, wLayout: 'nk' });
+    encodeShardedMatmul(this.ctx, pass, { x: ws.get('cls'), w: head.pooler.w, bias: head.pooler.b, y: ws.get('poolPre'), M: S, N: H, K: H, wLayout: 'nk' });
     encodeTanh(this.ctx, pass, { x: ws.get('poolPre'), y: ws.get('pooled'), n: S * H });
     if (!head.classifier) return;
     const { w, b, n } = head.classifier;
-    encodeMatmul(this.ctx, pass, { x: ws.get('pooled'), w, bias: b, y: ws.get('logits'), M: S, N: n, K: H, wLayout: 'nk' });
+    encodeShardedMatmul(this.ctx, pass, { x: ws.get('pooled'), w, bias: b, y: ws.get('logits'), M: S, N: n, K: H, wLayout: 'nk' });
   }
 
   dispose(): void {

@@ -2,11 +2,12 @@ import { autotuneMatmul } from '../kernels/matmul-autotune.js';
 import { readF32, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { encodeAttention } from '../kernels/attention.js';
-import { encodeEmbedding } from '../kernels/embedding.js';
+import { encodeShardedEmbedding } from '../kernels/embedding.js';
 import { encodeGatherRows } from '../kernels/gather-rows.js';
 import { encodeGelu } from '../kernels/gelu.js';
 import { encodeLayerNorm } from '../kernels/layernorm.js';
-import { encodeMatmul, type MatmulShape } from '../kernels/matmul.js';
+import type { MatmulShape } from '../kernels/matmul.js';
+import { encodeShardedMatmul, type ShardedWeight } from '../kernels/weight-shards.js';
 import type { BaseWeights } from '../knowledge/general/base-weights.js';
 import { checkSplit, type Gpt2Config } from '../formats/model-config.js';
 import { lastRows, packBatch, type PackedBatch, type SequenceInput } from './batch.js';
@@ -128,7 +129,8 @@ export class Gpt2Model {
     readonly config: Gpt2Config,
     readonly base: BaseWeights,
     private readonly blocks: readonly Gpt2Block[],
-    private readonly wte: GPUBuffer,
+    /** The token embedding, also the tied LM head: f32 or f16, in row shards past one binding. */
+    private readonly wte: ShardedWeight,
     private readonly wpe: GPUBuffer,
     private readonly lnF: Norm,
   ) {
@@ -155,14 +157,14 @@ export class Gpt2Model {
       config,
       base,
       blocks,
-      base.get('wte.weight', [config.vocabSize, H]),
+      base.tensor('wte.weight', [config.vocabSize, H]),
       base.get('wpe.weight', [config.maxPositions, H]),
       norm(base, 'ln_f', H),
     );
     const maxTokens = opts.maxTokens ?? Math.min(128, config.maxPositions);
     const maxSeqs = opts.maxSeqs ?? 8;
     await model.reserve(maxTokens, maxSeqs, maxSeqs);
-    if (opts.autotune ?? true) await autotuneMatmul(ctx, model.matmulShapes(maxTokens, maxSeqs));
+    if (opts.autotune ?? true) await autotuneMatmul(ctx, model.matmulShapes(maxTokens, maxSeqs), { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
     return model;
   }
 
@@ -389,15 +391,14 @@ export class Gpt2Model {
 
   private encodeEmbeddings(pass: GPUComputePassEncoder, batch: PackedBatch): void {
     const c = this.config;
-    encodeEmbedding(this.ctx, pass, {
+    encodeShardedEmbedding(this.ctx, pass, {
       ids: this.ws.get('ids'),
       positions: this.ws.get('positions'),
-      wordTable: this.wte,
+      word: this.wte,
       posTable: this.wpe,
       out: this.ws.get('hA'),
       rows: batch.rows,
       dim: c.hiddenSize,
-      vocabRows: c.vocabSize,
       posRows: c.maxPositions,
     });
   }
@@ -462,7 +463,8 @@ export class Gpt2Model {
       x = ws.get('sel');
       M = n;
     }
-    encodeMatmul(this.ctx, pass, { x, w: this.wte, y: ws.get('logits'), M, N: V, K: H, wLayout: 'nk' });
+    // Each row shard of wte fills its own columns of the logits.
+    encodeShardedMatmul(this.ctx, pass, { x, w: this.wte, y: ws.get('logits'), M, N: V, K: H, wLayout: 'nk' });
   }
 
   dispose(): void {

@@ -1,3 +1,5 @@
+import type { ProgressCallback } from '../util/progress.js';
+
 /** Sizing and tuning of a model instance (BertModel, Gpt2Model). */
 export interface ModelOptions {
   /** Tokens and sequences the workspace is allocated for up front (it grows if exceeded). */
@@ -5,4 +7,6 @@ export interface ModelOptions {
   readonly maxSeqs?: number;
   /** Time the matmul variants on this model's shapes at creation (default true). */
   readonly autotune?: boolean;
+  /** The autotune's progress (phase 'autotune'): it is most of a large model's load. */
+  readonly onProgress?: ProgressCallback;
 }

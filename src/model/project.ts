@@ -1,12 +1,14 @@
 import type { GpuContext } from '../gpu/device.js';
-import { encodeMatmul, type MatmulActivation, type WeightLayout } from '../kernels/matmul.js';
+import type { MatmulActivation, WeightLayout } from '../kernels/matmul.js';
+import { encodeShardedMatmul, type ShardedWeight } from '../kernels/weight-shards.js';
 import type { BaseWeights } from '../knowledge/general/base-weights.js';
 import type { LoraApplier } from './lora-hook.js';
 
 /** A base projection's GPU tensors, looked up (and shape-checked) once at model creation. */
 export interface Projection {
   readonly module: string;
-  readonly w: GPUBuffer;
+  /** f32 or f16, whole or in row shards (BaseWeights decides). */
+  readonly w: ShardedWeight;
   readonly bias: GPUBuffer;
   readonly inDim: number;
   readonly outDim: number;
@@ -15,7 +17,7 @@ export interface Projection {
 
 export function projection(base: BaseWeights, module: string, inDim: number, outDim: number, layout: WeightLayout): Projection {
   const shape = layout === 'nk' ? [outDim, inDim] : [inDim, outDim];
-  return { module, w: base.get(`${module}.weight`, shape), bias: base.get(`${module}.bias`, [outDim]), inDim, outDim, layout };
+  return { module, w: base.tensor(`${module}.weight`, shape), bias: base.get(`${module}.bias`, [outDim]), inDim, outDim, layout };
 }
 
 /**
@@ -31,7 +33,7 @@ export function encodeProjection(
   rows: number,
   opts: { lora?: LoraApplier; accumulate?: boolean; activation?: MatmulActivation } = {},
 ): void {
-  encodeMatmul(ctx, pass, {
+  encodeShardedMatmul(ctx, pass, {
     x,
     w: p.w,
     bias: p.bias,

@@ -156,6 +156,10 @@ export interface RuntimeInfo {
   readonly splitLayer: number;
   readonly adapter: string;
   readonly matmulVariants: Readonly<Record<string, string>>;
+  /** GPU bytes of the shared base weights as uploaded (f16 matrices count half). */
+  readonly baseGpuBytes: number;
+  /** The largest buffer and storage binding the runtime uses on this device (after `maxBufferBytes`). */
+  readonly maxBufferBytes: number;
 }
 
 /** A node of the domain knowledge tree (domain-adaptive knowledge shared by its tenants). */
@@ -332,6 +336,18 @@ export interface RuntimeOptions {
    * process). Default true; a one-shot process (a CLI command) does not repay it.
    */
   readonly autotune?: boolean;
+  /**
+   * How the base model's matrices are held on the GPU (compute is f32 either way): 'auto'
+   * (default) keeps an F16 checkpoint's in f16, half the memory, and F32 or BF16 ones (BF16
+   * loads as exact f32) in f32; 'f32' widens all; 'f16' rounds all to f16 (nearest even).
+   */
+  readonly weightsDtype?: 'auto' | 'f32' | 'f16';
+  /**
+   * Use at most this many bytes per GPU buffer and storage binding, below what the device gives:
+   * to run as a device with smaller limits would (many phones and laptops give 128 MiB). Larger
+   * tensors are split into row shards. Default: the device's limits.
+   */
+  readonly maxBufferBytes?: number;
   /** hGPT: GPU bytes for the paged KV cache of all requests. Default min(64 MiB, half the largest buffer). */
   readonly kvBytes?: number;
   /** hGPT: tokens per KV block. Default 16. */

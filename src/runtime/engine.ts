@@ -1,7 +1,8 @@
 import { createGpuContext, type GpuContext } from '../gpu/device.js';
 import type { ModelConfig } from '../formats/model-config.js';
 import type { TensorMap } from '../formats/types.js';
-import { BaseWeights } from '../knowledge/general/base-weights.js';
+import type { ProgressCallback } from '../util/progress.js';
+import { BaseWeights, type WeightsDtype } from '../knowledge/general/base-weights.js';
 import { PlotAssembler, type AssemblerOptions } from '../knowledge/domain/assembler.js';
 import { PlotCache } from '../knowledge/domain/plot-cache.js';
 import { AdapterPool } from '../knowledge/task/pool.js';
@@ -35,6 +36,12 @@ export interface EngineSpec<C extends ModelConfig = ModelConfig> {
   readonly plotCacheSlots: number;
   /** Time the matmul variants when the model is created. Default true. */
   readonly autotune?: boolean;
+  /** How the base matrices are held on the GPU (see RuntimeOptions.weightsDtype). Default 'auto'. */
+  readonly weightsDtype?: WeightsDtype;
+  /** Caps the device's buffer and binding limits (RuntimeOptions.maxBufferBytes). */
+  readonly maxBufferBytes?: number;
+  /** Progress of the load's long parts (the autotune). */
+  readonly onProgress?: ProgressCallback;
 }
 
 /** The shared device-bound core a task head builds its own part on. */
@@ -87,9 +94,12 @@ export class Engine<P extends HeadParts = HeadParts> implements EngineCore {
   }
 
   static async create<C extends ModelConfig, P extends HeadParts>(spec: EngineSpec<C>, builder: HeadBuilder<C, P>): Promise<Engine<P>> {
-    const ctx = await createGpuContext(spec.gpu, { label: `hmi-${spec.config.family}` });
+    const ctx = await createGpuContext(spec.gpu, {
+      label: `hmi-${spec.config.family}`,
+      ...(spec.maxBufferBytes !== undefined ? { capLimits: { maxStorageBufferBindingSize: spec.maxBufferBytes, maxBufferSize: spec.maxBufferBytes } } : {}),
+    });
     try {
-      const base = await BaseWeights.upload(ctx, spec.weights);
+      const base = await BaseWeights.upload(ctx, spec.weights, 'base', { dtype: spec.weightsDtype ?? 'auto' });
       const pool = await AdapterPool.create(ctx, {
         pageFloats: spec.config.hiddenSize,
         ...(spec.poolBytes !== undefined ? { budgetBytes: spec.poolBytes } : {}),

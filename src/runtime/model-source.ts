@@ -1,4 +1,5 @@
 import { directorySource, urlSource, type ModelSource } from '../formats/model-source.js';
+import type { ProgressCallback } from '../util/progress.js';
 
 /** The embedded default model: trained by training/ (npm run train), committed in public/models/. */
 export const DEFAULT_MODEL_PATH = 'models/hbert-mini/';
@@ -16,9 +17,9 @@ export function resolveLocation(where: string): { readonly url: string } | { rea
   return { dir: where };
 }
 
-/** A model option as a source (see resolveLocation). */
-export function resolveModelSource(model: string | ModelSource | undefined): ModelSource {
+/** A model option as a source (see resolveLocation); a URL's download reports its bytes to `onProgress`. */
+export function resolveModelSource(model: string | ModelSource | undefined, onProgress?: ProgressCallback): ModelSource {
   if (model && typeof model !== 'string') return model;
   const where = resolveLocation(model ?? (inBrowser() ? `/${DEFAULT_MODEL_PATH}` : `public/${DEFAULT_MODEL_PATH}`));
-  return 'url' in where ? urlSource(where.url) : directorySource(where.dir);
+  return 'url' in where ? urlSource(where.url, undefined, onProgress ? { onProgress } : {}) : directorySource(where.dir);
 }

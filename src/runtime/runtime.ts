@@ -1,5 +1,5 @@
 import { DeviceLostError, HmiError } from '../errors.js';
-import { createGpuContext } from '../gpu/device.js';
+import { createGpuContext, maxBindingBytes } from '../gpu/device.js';
 import { loadAdapter, loadModel, type LoadedModel, type ModelSource } from '../formats/model-source.js';
 import type { LoraAdapter } from '../formats/types.js';
 import type { ModelConfig } from '../formats/model-config.js';
@@ -54,7 +54,7 @@ interface Staged {
 export async function createLocalRuntime(options: RuntimeOptions = {}): Promise<HmiRuntime> {
   const gpu = options.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
   if (!gpu) await createGpuContext(gpu); // throws the plain "WebGPU is missing" error
-  const source = resolveModelSource(options.model);
+  const source = resolveModelSource(options.model, options.onProgress);
   options.onProgress?.({ phase: 'model', done: 0, total: 2 });
   const loaded = await loadModel(source);
   return HmiRuntime.create(gpu!, loaded, source, options);
@@ -190,6 +190,9 @@ export class HmiRuntime implements HmiRuntimeApi {
       domains,
       plotCacheSlots: options.plotCacheSlots ?? 4 * tokenBudget,
       ...(options.autotune !== undefined ? { autotune: options.autotune } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.maxBufferBytes !== undefined ? { maxBufferBytes: options.maxBufferBytes } : {}),
+      ...(options.weightsDtype !== undefined ? { weightsDtype: options.weightsDtype } : {}),
     };
     const runtime = new HmiRuntime(registry, spec, loaded.tokenizer, source.describe(), loaded.hash, metrics, domains, split, options, factory);
     await runtime.start();
@@ -319,6 +322,8 @@ export class HmiRuntime implements HmiRuntimeApi {
       splitLayer: this.split,
       adapter: `${ctx.adapterInfo.vendor} ${ctx.adapterInfo.architecture}`.trim() || 'unknown',
       matmulVariants: matmulChoices(ctx),
+      baseGpuBytes: this.engine.base.gpuBytes,
+      maxBufferBytes: maxBindingBytes(ctx.limits),
     };
   }
 

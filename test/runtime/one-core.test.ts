@@ -119,6 +119,8 @@ describe('one runtime core for both task heads', () => {
       plotSource: 'p',
       plotCacheSlots: 6,
       autotune: false,
+      weightsDtype: 'f16',
+      maxBufferBytes: 1 << 20,
       kvBytes: 7,
       kvBlockTokens: 8,
       maxActive: 9,

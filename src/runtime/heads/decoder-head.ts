@@ -53,7 +53,7 @@ function builder(sizes: DecoderSizes): HeadBuilder<Gpt2Config, DecoderParts> {
     async build(core: EngineCore, spec: EngineSpec<Gpt2Config>): Promise<DecoderParts> {
       const c = spec.config;
       const { ctx } = core;
-      const model = await Gpt2Model.create(ctx, c, core.base, { maxTokens: spec.tokenBudget, maxSeqs: sizes.maxActive, autotune: spec.autotune ?? true });
+      const model = await Gpt2Model.create(ctx, c, core.base, { maxTokens: spec.tokenBudget, maxSeqs: sizes.maxActive, autotune: spec.autotune ?? true, ...(spec.onProgress ? { onProgress: spec.onProgress } : {}) });
       const windowModel = await Gpt2Model.create(ctx, c, core.base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
       const lower: LowerModel = {
         pack: (seqs) => windowModel.pack(seqs),

@@ -33,7 +33,7 @@ function builder(host: HeadHost<BertConfig>): HeadBuilder<BertConfig, EncoderPar
       };
     },
     async build(core, spec) {
-      const model = await BertModel.create(core.ctx, spec.config, core.base, { maxTokens: spec.tokenBudget, maxSeqs: 64, autotune: spec.autotune ?? true });
+      const model = await BertModel.create(core.ctx, spec.config, core.base, { maxTokens: spec.tokenBudget, maxSeqs: 64, autotune: spec.autotune ?? true, ...(spec.onProgress ? { onProgress: spec.onProgress } : {}) });
       const windowModel = await BertModel.create(core.ctx, spec.config, core.base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
       const lower: LowerModel = {
         pack: (seqs) => windowModel.pack(seqs),
