@@ -106,7 +106,7 @@ export class HmiRuntime implements HmiRuntimeApi {
     this.head = factory(host, options);
     this.pipeline = new Pipeline<unknown, Staged>(
       options.maxQueue ?? 4096,
-      { tokenBudget: spec.tokenBudget, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250 },
+      { tokenBudget: spec.tokenBudget, maxTenants: 64, maxWaitMs: options.maxWaitMs ?? 250, ...this.head.admission },
       this.residency,
       (batch, staged, _formed, launched) => this.execute(batch as readonly AdmittedRequest[], staged, launched),
       metricsState,

@@ -4,6 +4,7 @@ import type { ClassifyOptions, ClassifyResult, EmbedResult, GenerateChunk, Gener
 import type { Engine, HeadBuilder, HeadParts } from './engine.js';
 import type { Metrics } from './metrics.js';
 import type { PendingRequest } from './pipeline.js';
+import type { BatchPolicy } from './scheduler.js';
 import type { TenantRegistry } from './tenant-registry.js';
 
 /** A request on the one admission path: queued, its tenant pinned, then run by its head. */
@@ -45,6 +46,11 @@ export interface HeadHost<C extends ModelConfig> {
  */
 export interface TaskHead<P extends HeadParts = HeadParts> {
   readonly builder: HeadBuilder<ModelConfig, P>;
+  /**
+   * How admission forms this head's batches, where it differs from the runtime's options: the
+   * decoder admits requests into a loop that budgets its own step tokens, so only pins bound it.
+   */
+  readonly admission?: Partial<Pick<BatchPolicy, 'tokenBudget' | 'maxTenants'>>;
   /** Called with every engine the runtime builds: the first, and each after a device loss. */
   attach(engine: Engine<P>): void;
   /** The batch's preparation that needs no adapter (PLOT lookups), run while the previous batch computes. */

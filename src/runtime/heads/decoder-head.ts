@@ -491,6 +491,8 @@ export function decoderHead(host: HeadHost<Gpt2Config>, options: RuntimeOptions)
   };
 
   return {
+    // A batch admits prompts into the decode loop, which budgets each step's tokens itself.
+    admission: { tokenBudget: Number.POSITIVE_INFINITY, maxTenants: maxActive },
     builder: builder({ maxActive, ...(options.kvBytes !== undefined ? { kvBytes: options.kvBytes } : {}), ...(options.kvBlockTokens !== undefined ? { kvBlockTokens: options.kvBlockTokens } : {}) }),
     attach(engine) {
       lane = makeLane(engine);
