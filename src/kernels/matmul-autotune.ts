@@ -1,5 +1,5 @@
 import { createStore, entries, setMany, type UseStore } from 'idb-keyval';
-import type { GpuContext } from '../gpu/device.js';
+import { maxBindingBytes, type GpuContext } from '../gpu/device.js';
 import { allocBuffer } from '../gpu/buffers.js';
 import { timeGpu } from '../gpu/timing.js';
 import type { Progress } from '../util/progress.js';
@@ -189,9 +189,13 @@ export async function autotuneMatmul(
     return elapsed < budgetMs && elapsed + expected <= budgetMs;
   };
 
-  for (const [shapeClass, s] of classes) {
+  const maxBytes = maxBindingBytes(ctx.limits);
+  for (const [shapeClass, whole] of classes) {
     let best: { variant: MatmulVariant; ms: number } | undefined;
     let timed = 0;
+    // A weight above one binding (GPT-2's tied LM head under 128 MiB) runs as row shards of the
+    // same class: time as many columns as one buffer holds.
+    const s: MatmulShape = { ...whole, N: Math.max(1, Math.min(whole.N, Math.floor(maxBytes / (4 * Math.max(whole.K, whole.M))))) };
     if (fits(s)) {
       const [x, w, y] = await Promise.all([
         allocBuffer(ctx, s.M * s.K * 4, 'autotune x'),

@@ -163,7 +163,7 @@ export class Gpt2Model {
     );
     const maxTokens = opts.maxTokens ?? Math.min(128, config.maxPositions);
     const maxSeqs = opts.maxSeqs ?? 8;
-    await model.reserve(maxTokens, maxSeqs, maxSeqs);
+    await model.reserve(maxTokens, maxSeqs, opts.lowerOnly ? 0 : maxSeqs);
     if (opts.autotune ?? true) await autotuneMatmul(ctx, model.matmulShapes(maxTokens, maxSeqs), { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
     return model;
   }

@@ -7,6 +7,11 @@ export interface ModelOptions {
   readonly maxSeqs?: number;
   /** Time the matmul variants on this model's shapes at creation (default true). */
   readonly autotune?: boolean;
+  /**
+   * A model that only ever runs its lower layers (PLOT windows): no LM-head logits workspace is
+   * reserved up front (for GPT-2 small and 256 windows that would be 51 MB never written).
+   */
+  readonly lowerOnly?: boolean;
   /** The autotune's progress (phase 'autotune'): it is most of a large model's load. */
   readonly onProgress?: ProgressCallback;
 }

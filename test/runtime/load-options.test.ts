@@ -13,7 +13,7 @@ import type { HmiRuntime } from '../../src/runtime/runtime.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { writeSafetensors } from '../../src/formats/safetensors.js';
 import { writeBertDir } from '../helpers/models.js';
-import { bertConfig, randomBertWeights } from '../model/random-model.js';
+import { bertConfig, gpt2Config, randomBertWeights, randomGpt2Weights } from '../model/random-model.js';
 
 let gpu: GPU;
 let model: string;
@@ -79,6 +79,33 @@ describe('createRuntime load options', () => {
       expect(answers[1].scores).toEqual(answers[0].scores);
     } finally {
       await Promise.all([big.dispose(), small.dispose()]);
+    }
+  });
+
+  it('the autotune keeps to maxBufferBytes: a GPT-2 whose tied LM head exceeds it loads with autotune on and generates as without the cap', async () => {
+    const config = gpt2Config({ vocabSize: 30011, hiddenSize: 32, numLayers: 2, numHeads: 2, intermediateSize: 128, maxPositions: 64 });
+    const dir = await mkdtemp(join(tmpdir(), 'hmi-bigvocab-gpt-'));
+    await writeFile(join(dir, 'model.safetensors'), writeSafetensors(randomGpt2Weights(config, 6)));
+    const hf = { model_type: 'gpt2', vocab_size: 30011, n_embd: 32, n_layer: 2, n_head: 2, n_inner: 128, n_positions: 64 };
+    await writeFile(join(dir, 'config.json'), JSON.stringify(hf));
+    const runtimes = [
+      await createRuntime({ gpu, model: dir, store: new MemoryTenantStore(), autotune: false, tokenBudget: 8, maxActive: 4, plotCacheSlots: 64 }),
+      await createRuntime({ gpu, model: dir, store: new MemoryTenantStore(), autotune: true, tokenBudget: 8, maxActive: 4, plotCacheSlots: 64, maxBufferBytes: 1 << 20 }),
+    ];
+    try {
+      const tokens: number[][] = [];
+      for (const r of runtimes) {
+        const info = await r.info();
+        const tenant = syntheticTenant((r as HmiRuntime).config, info.splitLayer, 0, { count: 1, seed: 9, ranks: [2] });
+        await r.tenants.add(tenant);
+        const out: number[] = [];
+        for await (const c of r.generate(tenant.id, [7, 29999, 12], { maxTokens: 4 })) if (c.tokenId >= 0) out.push(c.tokenId);
+        tokens.push(out);
+      }
+      expect(tokens[1]).toEqual(tokens[0]);
+      expect(tokens[0]).toHaveLength(4);
+    } finally {
+      await Promise.all(runtimes.map((r) => r.dispose()));
     }
   });
 });

@@ -54,7 +54,7 @@ function builder(sizes: DecoderSizes): HeadBuilder<Gpt2Config, DecoderParts> {
       const c = spec.config;
       const { ctx } = core;
       const model = await Gpt2Model.create(ctx, c, core.base, { maxTokens: spec.tokenBudget, maxSeqs: sizes.maxActive, autotune: spec.autotune ?? true, ...(spec.onProgress ? { onProgress: spec.onProgress } : {}) });
-      const windowModel = await Gpt2Model.create(ctx, c, core.base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false });
+      const windowModel = await Gpt2Model.create(ctx, c, core.base, { maxTokens: 3 * WINDOW_CHUNK, maxSeqs: WINDOW_CHUNK, autotune: false, lowerOnly: true });
       const lower: LowerModel = {
         pack: (seqs) => windowModel.pack(seqs),
         runLower: (batch, l) => windowModel.runLower(batch, spec.split, l ? { lora: l } : {}),
