@@ -16,6 +16,11 @@
 // (public/models/, or --bundle=DIR): training/data.mjs's test splits built here (at most
 // --accuracy-n examples per task), the runtime half in bench/accuracy/ in Chromium (or, with
 // --node, here on Dawn), into bench/results/accuracy.{json,md}.
+// `realsize` (only when named) generates random F16 checkpoints in the shapes of BERT-base and
+// GPT-2 small once into bench/realsize-models/ (gitignored), loads them under a 128 MiB buffer
+// cap in Node (Dawn) and then in Chromium (bench/realsize/, the models fetched from Vite; not
+// with --node), and writes load times, GPU bytes, throughput, the f64 reference check and
+// multiTenantOverhead at 1,000 BERT-base tenants (Node) to bench/results/realsize.{json,md}.
 // The default run ends in bench/results/latest.{json,md,svg} (latest-node with --node, full with
 // --full); a run of named scenarios in partial.{json,md,svg}; and a table on stdout.
 // With no scenario named, every runtime scenario and matmul run. SwiftShader unless HMI_HARDWARE=1.
@@ -153,6 +158,9 @@ function browserSession() {
       root,
       configFile: resolve(root, 'vite.config.ts'),
       logLevel: 'warn',
+      // No SPA fallback: a missing file must be a 404, not index.html (a model directory without
+      // tokenizer files, as bench/realsize-models/, would otherwise seem to have them).
+      appType: 'mpa',
       // No watcher, no HMR: an edit anywhere in the repo (colleagues work in it) must not reload a page mid-run.
       server: { port: 0, host: 'localhost', hmr: false, watch: null },
       // Pre-bundled up front: discovering them on first load would make Vite reload the page mid-run.
@@ -241,6 +249,26 @@ async function runAccuracyBench(session, flags, command) {
   console.log(`\n${table}\nwrote ${resolve(dir, `${base}.json`)}, ${base}.md (${Math.round((Date.now() - started) / 1000)} s)`);
 }
 
+/** `realsize`: checkpoints and the references here, the runtime in Node and then in the page bench/realsize/. */
+async function runRealsizeBench(session, flags, command) {
+  const realsize = await import('../bench/realsize/node.ts');
+  const options = realsize.DEFAULT_REALSIZE_OPTIONS;
+  const started = Date.now();
+  console.log('\n=== bench realsize: BERT-base and GPT-2 small shapes, random F16 weights, 128 MiB buffers');
+  const dirs = await realsize.prepareModels(root, options.seed);
+  console.log('\n=== bench realsize in Node (Dawn)');
+  const runs = [await realsize.runRealsizeNode(root, dirs, options)];
+  if (!flags.node) {
+    const { browser, baseUrl } = await session.get();
+    // multiTenantOverhead stays in Node: 1,000 BERT-base tenants on SwiftShader in the page would add minutes.
+    const query = new URLSearchParams({ bert: `${servedPath(dirs.bert)}/`, gpt: `${servedPath(dirs.gpt2)}/`, options: JSON.stringify({ ...options, overheadTenants: 0 }) });
+    runs.push(await runPage(browser, baseUrl, 'realsize', `/bench/realsize/index.html?${query}`, 30 * 60_000));
+  }
+  console.log('\n=== bench realsize: f64 reference checks');
+  const table = await realsize.reportRealsize(resultsDir, dirs, runs, command);
+  console.log(`\n${table}\nwrote ${resolve(resultsDir, 'realsize.json')}, realsize.md (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
 function parseArgs(argv, bench) {
   const names = [];
   const flags = { node: false, full: false, kernels: null, bundle: null, accuracy: {} };
@@ -277,7 +305,7 @@ async function main() {
   const bench = await import('../bench/node-main.ts');
   const { names: asked, flags, opts } = parseArgs(process.argv.slice(2), bench);
   const runtimeNames = Object.keys(bench.RUNTIME_SCENARIOS);
-  const known = [...Object.keys(PAGES), 'accuracy', 'matmul', ...runtimeNames];
+  const known = [...Object.keys(PAGES), 'accuracy', 'realsize', 'matmul', ...runtimeNames];
   const unknown = asked.filter((n) => !known.includes(n));
   if (unknown.length) {
     console.error(`unknown scenario ${unknown.join(', ')}; available: ${known.join(', ')}`);
@@ -301,6 +329,7 @@ async function main() {
     }
     // Only when named, as micro.
     if (names.includes('accuracy')) await runAccuracyBench(session, flags, command);
+    if (names.includes('realsize')) await runRealsizeBench(session, flags, command);
     const runtime = names.filter((n) => runtimeNames.includes(n));
     const wantsReport = runtime.length > 0 || names.includes('matmul');
     if (!wantsReport) return;
