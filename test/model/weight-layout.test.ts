@@ -34,10 +34,11 @@ function shapesOf(entries: Array<[string, number[]]>, f16: boolean): Map<string,
   return new Map(entries.map(([n, shape]) => [n, f16 ? { shape, f16: new Uint16Array(0) } : { shape }]));
 }
 
-function gpt2SmallShapes(): Array<[string, number[]]> {
-  const [V, P, H, I] = [50257, 1024, 768, 3072];
+/** GPT-2 small: H 768, 12 layers; medium: H 1024, 24 layers (its wte is 206 MB in f32). */
+function gpt2Shapes(H: number, L: number): Array<[string, number[]]> {
+  const [V, P, I] = [50257, 1024, 4 * H];
   const out: Array<[string, number[]]> = [['wte.weight', [V, H]], ['wpe.weight', [P, H]], ['ln_f.weight', [H]], ['ln_f.bias', [H]]];
-  for (let l = 0; l < 12; l++) {
+  for (let l = 0; l < L; l++) {
     out.push([`h.${l}.attn.c_attn.weight`, [H, 3 * H]], [`h.${l}.attn.c_proj.weight`, [H, H]], [`h.${l}.mlp.c_fc.weight`, [H, I]], [`h.${l}.mlp.c_proj.weight`, [I, H]]);
     out.push([`h.${l}.attn.c_attn.bias`, [3 * H]], [`h.${l}.mlp.c_fc.bias`, [I]]);
   }
@@ -64,7 +65,7 @@ describe('planned weight layout of real-size models under a 128 MiB binding limi
   const cap = 128 * MiB;
   // Conv1D ([K, N]) weights cannot be split without changing the sums: they must fit whole.
   const isKn = (name: string): boolean => /^h\.\d+\./.test(name) && name.endsWith('.weight') && !/ln_/.test(name);
-  for (const [model, shapes] of [['GPT-2 small', gpt2SmallShapes()], ['BERT-large', bertLargeShapes()]] as const) {
+  for (const [model, shapes] of [['GPT-2 small', gpt2Shapes(768, 12)], ['GPT-2 medium', gpt2Shapes(1024, 24)], ['BERT-large', bertLargeShapes()]] as const) {
     for (const dtype of ['f32', 'f16'] as const) {
       it(`${model} in ${dtype}: no buffer exceeds the cap, only [N, K] tables are split`, () => {
         const plan = planBaseLayout(shapesOf(shapes, dtype === 'f16'), cap, dtype === 'f16' ? 'auto' : 'f32');
@@ -74,8 +75,8 @@ describe('planned weight layout of real-size models under a 128 MiB binding limi
           if (isKn(t.name)) expect(t.shards.length, t.name).toBe(1);
         }
         const split = plan.filter((t) => t.shards.length > 1).map((t) => t.name);
-        // GPT-2's wte is 154 MB in f32: two shards; 77 MB in f16: one. Everything else of both models fits whole.
-        expect(split).toEqual(model === 'GPT-2 small' && dtype === 'f32' ? ['wte.weight'] : []);
+        // GPT-2's wte is 154 MB (small) or 206 MB (medium) in f32: two shards; in f16 one. Everything else fits whole.
+        expect(split).toEqual(model !== 'BERT-large' && dtype === 'f32' ? ['wte.weight'] : []);
         const matrices = plan.filter((t) => t.shape.length === 2 && !/position|token_type|wpe/.test(t.name));
         expect(matrices.every((t) => t.dtype === dtype)).toBe(true);
       });
