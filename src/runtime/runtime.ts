@@ -98,7 +98,6 @@ export class HmiRuntime implements HmiRuntimeApi {
       tenant: (id) => this.tenantMeta(id),
       submit: (r) => this.submit(r),
       withdraw: (r) => this.pipeline.queue.removeWhere((q) => q === r).length > 0,
-      engine: () => this.engine,
       release: (engine, id) => this.residency.unpinOn(engine, [id]),
       hold: (engine, id) => this.residency.hold(engine, id),
       retryAfterLoss: (engine, requests) => this.retryAfterLoss(engine, requests),

@@ -26,8 +26,6 @@ export interface HeadHost<C extends ModelConfig> {
   submit(request: AdmittedRequest): void;
   /** Takes a queued request back (its caller gave up before it ran); false if it already left the queue. */
   withdraw(request: AdmittedRequest): boolean;
-  /** The current engine (replaced after a device loss). */
-  engine(): Engine;
   /** A pin held past its batch (a generation's whole life) is released here, on the engine it was taken on. */
   release(engine: Engine, tenantId: string): void;
   /** One more pin of a tenant its batch has pinned on `engine`. */

@@ -25,7 +25,7 @@ const DEFAULT_MAX_TOKENS = 16;
 const DEFAULT_KV_BYTES = 64 * 1024 * 1024;
 
 /** The KV budget a device gets when the runtime's options name none. */
-export function defaultKvBytes(limits: GPUSupportedLimits): number {
+function defaultKvBytes(limits: GPUSupportedLimits): number {
   return Math.min(DEFAULT_KV_BYTES, Math.floor(Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize) / 2));
 }
 
