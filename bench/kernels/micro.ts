@@ -4,6 +4,8 @@
 // FFN 512) on a packed batch of 8 sequences x 64 tokens = 512 rows, hGPT-mini (H=128,
 // vocab ~1000, KV blocks of 16) prefilling 4 x 128 tokens or decoding 32 sequences at
 // position 127, LoRA ranks 2..16 over pages of H floats.
+// The training kernels (backward passes, the weight-gradient matmul_tn, AdamW) run at the
+// hBERT-mini batch; cross-entropy also at 256 rows x an 8k vocab.
 // Each row goes through the kernel's own encodeX binding: first one dispatch from fresh
 // inputs, read back and compared with the f64 CPU reference (max abs diff; a row above its
 // tolerance fails, loudly), then timed by src/gpu/timing.ts's timeGpu over rounds of N
@@ -52,6 +54,18 @@ import { plotCombineRef } from '../../src/kernels/cpu/plot-combine.js';
 import { scatterRowsRef } from '../../src/kernels/cpu/scatter-rows.js';
 import { softmaxRef } from '../../src/kernels/cpu/softmax.js';
 import { tanhRef } from '../../src/kernels/cpu/tanh.js';
+import { encodeActivationBackward, type BackwardActivation } from '../../src/kernels/activation-backward.js';
+import { encodeAdamW } from '../../src/kernels/adamw.js';
+import { encodeAttentionBackward } from '../../src/kernels/attention-backward.js';
+import { encodeCrossEntropy } from '../../src/kernels/cross-entropy.js';
+import { encodeLayerNormBackward } from '../../src/kernels/layernorm-backward.js';
+import { encodeMatmulTN } from '../../src/kernels/matmul-tn.js';
+import { activationBackwardRef } from '../../src/kernels/cpu/activation-backward.js';
+import { adamwRef } from '../../src/kernels/cpu/adamw.js';
+import { attentionBackwardRef } from '../../src/kernels/cpu/attention-backward.js';
+import { crossEntropyRef } from '../../src/kernels/cpu/cross-entropy.js';
+import { layerNormBackwardRef } from '../../src/kernels/cpu/layernorm-backward.js';
+import { matmulTnRef } from '../../src/kernels/cpu/matmul-tn.js';
 
 export interface MicroBenchRow {
   kernel: string;
@@ -726,6 +740,150 @@ function plotCombineCase(dtype: 'f32' | 'f16'): Case {
   };
 }
 
+// Training (backward kernels and the optimizer), at the hBERT-mini batch above.
+
+/** dW = X^T dY over the batch's rows: a LoRA factor's gradient (rank 8 x H) and an FFN weight's. */
+function matmulTnCase(which: 'lora' | 'ffn'): Case {
+  const [M, N, K] = which === 'lora' ? [8, H, ROWS] : [H, FFN, ROWS];
+  return {
+    kernel: 'matmul-tn',
+    variant: which === 'lora' ? 'LoRA factor grad (rank 8)' : 'FFN weight grad',
+    shape: `M=${M} N=${N} K=${K} (reduced over ${BERT_SEQS}x${BERT_LEN} rows)`,
+    bytes: (K * M + K * N + M * N) * F,
+    flops: 2 * M * N * K,
+    rtol: 1e-4,
+    build: async (ctx) => {
+      const bufs: GPUBuffer[] = [];
+      const a = randomFloats(K * M, 60);
+      const b = randomFloats(K * N, 61);
+      const g = { a: await up(ctx, bufs, a, 'a'), b: await up(ctx, bufs, b, 'b'), c: await alloc(ctx, bufs, M * N, 'c') };
+      return { encode: (pass) => encodeMatmulTN(ctx, pass, { ...g, M, N, K }), out: g.c, outCount: M * N, ref: () => matmulTnRef(a, b, M, N, K), buffers: bufs };
+    },
+  };
+}
+
+function layerNormBackwardCase(ctxWg: number): Case {
+  return {
+    kernel: 'layernorm-backward',
+    variant: `wg=${ctxWg} (default)`,
+    shape: `${ROWS}x${H}`,
+    bytes: (3 * ROWS * H + H) * F,
+    flops: null,
+    rtol: 1e-4,
+    build: async (ctx) => {
+      const bufs: GPUBuffer[] = [];
+      const x = randomFloats(ROWS * H, 62, 3);
+      const gamma = Float32Array.from(randomFloats(H, 63), (v) => 1 + 0.2 * v);
+      const dy = randomFloats(ROWS * H, 64);
+      const g = { x: await up(ctx, bufs, x, 'x'), gamma: await up(ctx, bufs, gamma, 'gamma'), dy: await up(ctx, bufs, dy, 'dy'), dx: await alloc(ctx, bufs, ROWS * H, 'dx') };
+      return {
+        encode: (pass) => encodeLayerNormBackward(ctx, pass, { ...g, rows: ROWS, cols: H, eps: 1e-12 }),
+        out: g.dx,
+        outCount: ROWS * H,
+        ref: () => layerNormBackwardRef(x, gamma, dy, ROWS, H, 1e-12),
+        buffers: bufs,
+      };
+    },
+  };
+}
+
+function activationBackwardCase(activation: BackwardActivation): Case {
+  const n = ROWS * FFN;
+  return elementwise('activation-backward', activation, `n=${ROWS}x${FFN} (FFN)`, n, 3, 1e-5, async (ctx) => {
+    const bufs: GPUBuffer[] = [];
+    const x = randomFloats(n, 65, 4);
+    const dy = randomFloats(n, 66);
+    const g = { x: await up(ctx, bufs, x, 'x'), dy: await up(ctx, bufs, dy, 'dy'), dx: await alloc(ctx, bufs, n, 'dx') };
+    return { encode: (pass) => encodeActivationBackward(ctx, pass, { ...g, n, activation }), out: g.dx, outCount: n, ref: () => activationBackwardRef(x, dy, activation), buffers: bufs };
+  });
+}
+
+function attentionBackwardCase(causal: boolean): Case {
+  const W = H;
+  const hd = H / HEADS;
+  const seqLen = BERT_LEN;
+  // (query, key) pairs per head: causal sees the lower triangle.
+  const pairs = BERT_SEQS * (causal ? (seqLen * (seqLen + 1)) / 2 : seqLen * seqLen);
+  return {
+    kernel: 'attention-backward',
+    variant: causal ? 'causal' : 'bidirectional',
+    shape: `hBERT ${BERT_SEQS}x${seqLen} rows, ${HEADS} heads x ${hd}, fused qkv (query + key kernels)`,
+    // qkv and dOut read, dQkv written, stats written and read back.
+    bytes: (ROWS * 3 * W + ROWS * W + ROWS * 3 * W + 2 * ROWS * HEADS * 2 + BERT_SEQS * 2) * F,
+    // Per pair and head element: query kernel s, dP (twice: both passes) and dQ; key kernel s, dP, dV, dK.
+    flops: 2 * 9 * pairs * W,
+    rtol: 1e-4,
+    build: async (ctx) => {
+      const bufs: GPUBuffer[] = [];
+      const qkv = randomFloats(ROWS * 3 * W, 67);
+      const dOut = randomFloats(ROWS * W, 68);
+      const seqs = new Uint32Array(BERT_SEQS * 2);
+      for (let s = 0; s < BERT_SEQS; s++) seqs.set([s * seqLen, seqLen], s * 2);
+      const g = {
+        qkv: await up(ctx, bufs, qkv, 'qkv'),
+        dOut: await up(ctx, bufs, dOut, 'dOut'),
+        seqs: await up(ctx, bufs, seqs, 'seqs'),
+        dQkv: await alloc(ctx, bufs, ROWS * 3 * W, 'dQkv'),
+        stats: await alloc(ctx, bufs, ROWS * HEADS * 2, 'stats'),
+      };
+      const dims = { numSeqs: BERT_SEQS, rows: ROWS, numHeads: HEADS, headDim: hd, stride: 3 * W, qOffset: 0, kOffset: W, vOffset: 2 * W, causal };
+      return {
+        encode: (pass) => encodeAttentionBackward(ctx, pass, { ...g, ...dims }),
+        out: g.dQkv,
+        outCount: ROWS * 3 * W,
+        ref: () => attentionBackwardRef(qkv, dOut, { ...dims, seqs }).dQkv,
+        buffers: bufs,
+      };
+    },
+  };
+}
+
+/** Scale 1, so the checked gradient is O(1) (softmax - onehot) and the tolerance means something. */
+function crossEntropyCase(rows: number, classes: number, what: string, ctxWg: number): Case {
+  return {
+    kernel: 'cross-entropy',
+    variant: `wg=${ctxWg} (default)`,
+    shape: `${rows}x${classes} (${what})`,
+    bytes: (2 * rows * classes + 2 * rows) * F,
+    flops: null,
+    rtol: 1e-5,
+    build: async (ctx) => {
+      const bufs: GPUBuffer[] = [];
+      const logits = randomFloats(rows * classes, 69, 6);
+      // Every fourth row ignored, as padding would be.
+      const labels = Uint32Array.from(randomInts(rows, classes, 70), (l, r) => (r % 4 === 3 ? 0xffffffff : l));
+      const g = {
+        logits: await up(ctx, bufs, logits, 'logits'),
+        labels: await up(ctx, bufs, labels, 'labels'),
+        dLogits: await alloc(ctx, bufs, rows * classes, 'dLogits'),
+        loss: await alloc(ctx, bufs, rows, 'loss'),
+      };
+      return {
+        encode: (pass) => encodeCrossEntropy(ctx, pass, { ...g, rows, classes, scale: 1 }),
+        out: g.dLogits,
+        outCount: rows * classes,
+        ref: () => crossEntropyRef(logits, labels, rows, classes, 1).dLogits,
+        buffers: bufs,
+      };
+    },
+  };
+}
+
+function adamwCase(): Case {
+  const n = H * FFN;
+  // grads read; params, m, v read and written.
+  return elementwise('adamw', 'f32', `n=${H}x${FFN} (one FFN weight)`, n, 7, 1e-6, async (ctx) => {
+    const bufs: GPUBuffer[] = [];
+    const params = randomFloats(n, 71);
+    const grads = randomFloats(n, 72, 0.1);
+    const zeros = new Float32Array(n);
+    const g = { params: await up(ctx, bufs, params, 'params'), grads: await up(ctx, bufs, grads, 'grads'), m: await up(ctx, bufs, zeros, 'm'), v: await up(ctx, bufs, zeros, 'v') };
+    const h = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1 };
+    // The check's dispatch is the first step from fresh state; the timed ones keep stepping (finite).
+    return { encode: (pass) => encodeAdamW(ctx, pass, { ...g, n, ...h }), out: g.params, outCount: n, ref: () => adamwRef(params, grads, zeros, zeros, h).params, buffers: bufs };
+  });
+}
+
 function allCases(ctx: GpuContext): Case[] {
   const attn = defaultAttentionVariant(ctx);
   // Native f16 reads only where the device has shader-f16; packed halves run everywhere.
@@ -739,14 +897,20 @@ function allCases(ctx: GpuContext): Case[] {
   const chosen = (op: 'shrink' | 'expand', b: LoraBatch): LoraKernelVariant =>
     chooseLoraVariant(op, { pageFloats: H, dim: op === 'shrink' ? b.inDim : b.outDim, oneRowTiles: b === decode });
   return [
+    ...(['gelu_erf', 'gelu_tanh', 'tanh'] as const).map((a) => activationBackwardCase(a)),
+    adamwCase(),
     addCase(),
     attentionCase('thread', attn),
     attentionCase('workgroup', attn),
+    attentionBackwardCase(false),
+    attentionBackwardCase(true),
     attentionPagedCase('decode', 'thread', attn),
     attentionPagedCase('decode', 'workgroup', attn),
     attentionPagedCase('prefill', 'thread', attn),
     attentionPagedCase('prefill', 'workgroup', attn),
     classifierHeadCase(),
+    crossEntropyCase(ROWS, VOCAB, 'hBERT batch, vocab', wg),
+    crossEntropyCase(256, 8192, 'LM head over an 8k vocab', wg),
     embeddingCase(),
     ...f16Reads.map((r) => embeddingCase(r)),
     gatherRowsCase(),
@@ -755,6 +919,7 @@ function allCases(ctx: GpuContext): Case[] {
     geluCase('erf', true),
     kvScatterCase(),
     layerNormCase(undefined, wg),
+    layerNormBackwardCase(wg),
     ...(['lm-head', 'ffn'] as const).flatMap((which) => (['f32', ...f16Reads] as const).map((r) => weightMatmulCase(which, r))),
     ...(wg === 64 ? [] : [layerNormCase(64, wg)]),
     ...(['vec4', 'block', 'rows'] as const).map((v) => loraShrinkCase(prefill, v, chosen('shrink', prefill))),
@@ -764,6 +929,8 @@ function allCases(ctx: GpuContext): Case[] {
     ...(['vec4', 'block'] as const).map((v) => loraExpandCase(ffnOut, v, chosen('expand', ffnOut))),
     loraExpandCase(decode, 'rows', chosen('expand', decode)),
     loraExpandCase(decode, 'block', chosen('expand', decode)),
+    matmulTnCase('lora'),
+    matmulTnCase('ffn'),
     plotCombineCase('f32'),
     plotCombineCase('f16'),
     scatterRowsCase(),
