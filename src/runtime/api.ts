@@ -252,6 +252,108 @@ export interface CompletionsApi {
   create(params: CompletionCreateParams, options?: CompletionRequestOptions): Promise<Completion | AsyncIterable<CompletionChunk>>;
 }
 
+/** One labelled example of an hBERT tenant's task. */
+export interface LabelledExample {
+  readonly text: string;
+  /** The class; labels are the distinct values of the data, in sorted order. */
+  readonly label: string | number;
+}
+
+/** hBERT: labelled texts; hGPT: plain texts (the tenant learns to continue them). */
+export type TrainData = readonly LabelledExample[] | readonly string[];
+
+/**
+ * `tenants.train`: a LoRA (plus, for hBERT, its classifier over the base pooler) trained on
+ * this runtime's GPU, base frozen, on the path the tenant will be served by (its domain's PLOT
+ * lower layers when it has a domain, every layer otherwise), then stored and served.
+ */
+export interface TrainSpec {
+  readonly id: string;
+  /** Domain node the tenant will belong to; omitted = none (its LoRA then adapts every layer). */
+  readonly domain?: string;
+  readonly data: TrainData;
+  /** LoRA rank. Default 8. */
+  readonly rank?: number;
+  /** LoRA alpha (scale = alpha / rank). Default 2 x rank. */
+  readonly alpha?: number;
+  /** PEFT `target_modules` names (e.g. "query", "c_attn"). Default: every projection of the family. */
+  readonly targets?: readonly string[];
+  /** Passes over the data. Default 3. */
+  readonly epochs?: number;
+  /** Peak AdamW learning rate (linear warm-up, then cosine decay to 0). Default 2e-3. */
+  readonly learningRate?: number;
+  /** AdamW decoupled weight decay. Default 0.01. */
+  readonly weightDecay?: number;
+  /** Examples (hBERT) or windows (hGPT) per optimizer step. Default 32 (hBERT), 8 (hGPT). */
+  readonly batchSize?: number;
+  /**
+   * Most tokens of one GPU slice of a step (a step is several slices, gradients accumulated):
+   * what bounds how long serving waits behind training. Default: the runtime's tokenBudget.
+   */
+  readonly batchTokens?: number;
+  /** Initialization and example order; the same seed and data give the same adapter bytes on one device. Default 0. */
+  readonly seed?: number;
+  /**
+   * Held-out data (same kind as `data`), or the fraction of `data` to hold out (by seed). Each
+   * epoch is measured on it (hBERT accuracy, hGPT perplexity) and the best epoch is kept.
+   * Default 0.1 when there are at least 20 examples, else none (the last epoch is kept).
+   */
+  readonly validation?: TrainData | number;
+  readonly description?: string;
+  /** Aborts the training: it rejects with an AbortError-named TrainingAbortedError and stores nothing. */
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainMetric {
+  readonly metric: 'accuracy' | 'perplexity';
+  readonly value: number;
+}
+
+export interface TrainProgress {
+  readonly phase: 'prepare' | 'train' | 'validate' | 'store';
+  readonly epoch: number;
+  readonly epochs: number;
+  /** Optimizer steps done, of `steps`. */
+  readonly step: number;
+  readonly steps: number;
+  /** Mean training loss of the last step (NaN before the first). */
+  readonly loss: number;
+  /** The latest epoch's validation measure, once there is one. */
+  readonly validation?: TrainMetric;
+  /** Training tokens (forward + backward) per second so far. */
+  readonly tokensPerSecond: number;
+  readonly elapsedMs: number;
+}
+
+export type TrainProgressCallback = (p: TrainProgress) => void;
+
+export interface TrainEpoch {
+  readonly epoch: number;
+  /** Mean training loss over the epoch's steps. */
+  readonly loss: number;
+  readonly validation?: TrainMetric;
+}
+
+export interface TrainResult {
+  readonly tenantId: string;
+  readonly family: 'bert' | 'gpt2';
+  /** hBERT: the classifier's labels, index order. */
+  readonly labels?: readonly string[];
+  readonly examples: number;
+  readonly validationExamples: number;
+  readonly steps: number;
+  readonly epochs: number;
+  /** The epoch whose parameters were stored (best validation, else the last). */
+  readonly bestEpoch: number;
+  readonly history: readonly TrainEpoch[];
+  readonly validation?: TrainMetric;
+  readonly tokens: number;
+  readonly seconds: number;
+  readonly tokensPerSecond: number;
+  /** What was stored and is now served (LoRA with scale alpha / rank, and the hBERT classifier). */
+  readonly adapter: LoraAdapter;
+}
+
 export interface HmiRuntimeApi {
   info(): Promise<RuntimeInfo>;
   readonly domains: {
@@ -275,6 +377,12 @@ export interface HmiRuntimeApi {
     addSynthetic(options: SyntheticTenantsOptions, onProgress?: ProgressCallback): Promise<number>;
     remove(id: string): Promise<void>;
     list(): Promise<TenantInfo[]>;
+    /**
+     * Trains a new tenant on this GPU while serving goes on (training steps interleave with
+     * serving batches), then stores and registers it. Nothing is stored until it ends; an
+     * abort or a failure leaves the store as it was.
+     */
+    train(spec: TrainSpec, onProgress?: TrainProgressCallback): Promise<TrainResult>;
   };
   classify(tenantId: string, input: ModelInput, options?: ClassifyOptions): Promise<ClassifyResult>;
   embed(tenantId: string, input: ModelInput): Promise<EmbedResult>;

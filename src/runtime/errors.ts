@@ -47,3 +47,10 @@ export class StoreSlowError extends HmiError {
     super('STORE_SLOW', `tenant "${tenantId}": the store did not answer within ${waitedMs} ms`);
   }
 }
+
+/** `tenants.train` was aborted by its signal; nothing was stored. */
+export class TrainingAbortedError extends HmiError {
+  constructor(readonly tenantId: string) {
+    super('TRAINING_ABORTED', `training of tenant "${tenantId}" was aborted; nothing was stored`);
+  }
+}

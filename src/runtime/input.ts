@@ -34,3 +34,16 @@ export function toTokenIds(input: ModelInput, tokenizer: HmiTokenizer, config: M
   if (ids.length > config.maxPositions) throw new InvalidInputError(`the ${what} has ${ids.length} tokens; the model takes at most ${config.maxPositions}`);
   return ids;
 }
+
+/**
+ * Ids of a text past the model's positions cut to its first max-1 tokens and closed with [SEP]
+ * (HF's truncation of one sequence; the plain first max tokens for a tokenizer without [SEP]);
+ * every other check of toTokenIds stays.
+ */
+export function truncatedIds(input: ModelInput, tokenizer: HmiTokenizer, config: ModelConfig, what: string): number[] {
+  const P = config.maxPositions;
+  const ids = toTokenIds(input, tokenizer, { ...config, maxPositions: Number.POSITIVE_INFINITY }, what);
+  if (ids.length <= P) return ids;
+  const sep = tokenizer.tokenToId('[SEP]');
+  return sep === undefined ? ids.slice(0, P) : [...ids.slice(0, P - 1), sep];
+}

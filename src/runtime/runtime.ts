@@ -24,6 +24,9 @@ import type {
   ScoreResult,
   TenantInput,
   TenantSpec,
+  TrainProgressCallback,
+  TrainResult,
+  TrainSpec,
 } from './api.js';
 import { createCompletions } from './completions.js';
 import { RuntimeDomains, runtimePlotStore } from './domains.js';
@@ -35,6 +38,7 @@ import { encoderHead } from './heads/encoder-head.js';
 import { Metrics } from './metrics.js';
 import { resolveModelSource } from './model-source.js';
 import { Pipeline } from './pipeline.js';
+import { TrainingHead } from './heads/training-head.js';
 import type { AdmittedRequest, HeadFactory, HeadHost, TaskHead } from './task-head.js';
 import { TenantRegistry, type RegistryHooks } from './tenant-registry.js';
 
@@ -71,6 +75,7 @@ export class HmiRuntime implements HmiRuntimeApi {
   private readonly head: TaskHead;
   private engine!: Engine;
   private recovering: Promise<void> | null = null;
+  private readonly training: TrainingHead;
   private disposed = false;
   readonly domains: HmiRuntimeApi['domains'];
   readonly tenants: HmiRuntimeApi['tenants'];
@@ -147,11 +152,25 @@ export class HmiRuntime implements HmiRuntimeApi {
         this.alive();
         return this.registry.list((id) => this.engine.pool.has(id));
       },
+      train: (spec, onProgress) => this.train(spec, onProgress),
     };
     this.domains = this.domainState.api(
       () => this.alive(),
       () => this.engine.assembler,
     );
+    this.training = new TrainingHead({
+      config: spec.config,
+      tokenizer,
+      split,
+      tokenBudget: spec.tokenBudget,
+      engine: () => this.engine,
+      hasDomain: (id) => this.domainState.has(id),
+      // Serving first: a slice waits for whatever serving work is already on the GPU queue.
+      turn: () => this.engine.ctx.device.queue.onSubmittedWorkDone(),
+      alive: () => this.alive(),
+      register: (t) => this.registry.add([t], hooks),
+      now,
+    });
     this.completions = createCompletions({
       generate: (tenantId, prompt, o) => this.generate(tenantId, prompt, o),
       promptTokens: (text) => this.tokenizer.encode(text).length,
@@ -374,6 +393,10 @@ export class HmiRuntime implements HmiRuntimeApi {
     const head = this.head;
     if (!head.score) return Promise.reject(this.unsupported('scoring', 'hGPT'));
     return this.refused(() => head.score!(tenantId, input));
+  }
+
+  private train(spec: TrainSpec, onProgress?: TrainProgressCallback): Promise<TrainResult> {
+    return this.training.train(spec, onProgress);
   }
 
   async metrics(): Promise<MetricsSnapshot> {

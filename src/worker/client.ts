@@ -26,8 +26,11 @@ import type {
   SyntheticTenantsOptions,
   TenantInfo,
   TenantInput,
+  TrainProgressCallback,
+  TrainResult,
+  TrainSpec,
 } from '../runtime/api.js';
-import { InvalidInputError, RuntimeDisposedError } from '../runtime/errors.js';
+import { InvalidInputError, RuntimeDisposedError, TrainingAbortedError } from '../runtime/errors.js';
 import { WorkerCrashedError } from './errors.js';
 import { fromWireError, isWireError, pickRemoteOptions, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
 
@@ -189,6 +192,7 @@ export class WorkerRuntime implements HmiRuntimeApi {
       this.call((api) => api.addSyntheticTenants(options, onProgress && Comlink.proxy(onProgress))),
     remove: (id: string) => this.call((api) => api.removeTenant(id)),
     list: () => this.call((api) => api.listTenants()) as Promise<TenantInfo[]>,
+    train: (spec: TrainSpec, onProgress?: TrainProgressCallback) => this.train(spec, onProgress),
   };
 
   constructor(private readonly options: WorkerRuntimeOptions = {}) {
@@ -283,6 +287,29 @@ export class WorkerRuntime implements HmiRuntimeApi {
       const r = await s.track(s.api.createCompletion(params, callId) as Promise<Completion | Remote>);
       // A comlink proxy is a function; a whole completion arrives as a plain object.
       return typeof r === 'function' ? this.read(s, r, signal) : (r as Completion);
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /**
+   * tenants.train in the worker. The signal stays here: its abort reaches the worker's training
+   * as abort(callId), which the worker's runtime answers with TrainingAbortedError.
+   */
+  private async train(spec: TrainSpec, onProgress?: TrainProgressCallback): Promise<TrainResult> {
+    const { signal, ...wire } = spec;
+    // Aborted before it started: nothing to stop in the worker, and nothing is stored.
+    if (signal?.aborted) throw new TrainingAbortedError(spec.id);
+    const s = await this.session();
+    const callId = ++this.nextCallId;
+    // comlink posts the call at once, so an abort sent after this line finds it registered there.
+    const call = s.api.trainTenant(wire, callId, onProgress && Comlink.proxy(onProgress));
+    const abort = (): void => void s.api.abort(callId).catch(() => undefined);
+    signal?.addEventListener('abort', abort, { once: true });
+    // Aborted while the worker was starting.
+    if (signal?.aborted) abort();
+    try {
+      return await s.track(call);
     } finally {
       signal?.removeEventListener('abort', abort);
     }

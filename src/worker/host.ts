@@ -3,7 +3,7 @@
  * (worker.ts) so tests can host a fake runtime behind the very same boundary.
  */
 import * as Comlink from 'comlink';
-import type { HmiRuntimeApi, ProgressCallback } from '../runtime/api.js';
+import type { HmiRuntimeApi, ProgressCallback, TrainProgress } from '../runtime/api.js';
 import { HmiError } from '../errors.js';
 import { toWireError, type Pulled, type PullStream, type RemoteRuntimeOptions, type WorkerHostApi } from './protocol.js';
 
@@ -79,7 +79,7 @@ async function wire<T>(f: () => Promise<T> | T): Promise<T> {
 
 export function createHost(factory: RuntimeFactory, close: () => void): WorkerHostApi {
   let runtime: HmiRuntimeApi | null = null;
-  // Completion requests still being created, so a main-thread abort can reach them.
+  // Completion requests still being created and trainings running, so a main-thread abort can reach them.
   const aborts = new Map<number, AbortController>();
   const rt = (): HmiRuntimeApi => {
     if (!runtime) throw new NotInitializedError();
@@ -172,6 +172,28 @@ export function createHost(factory: RuntimeFactory, close: () => void): WorkerHo
           return Symbol.asyncIterator in r ? Comlink.proxy(new ChunkPump(r, controller)) : r;
         } finally {
           aborts.delete(callId);
+        }
+      }),
+    trainTenant: (spec, callId, onProgress) =>
+      wire(async () => {
+        const controller = new AbortController();
+        aborts.set(callId, controller);
+        // The progress proxy has a port of its own, so its calls could arrive after the result;
+        // each call answers once the caller ran it, in order, so waiting for the last one keeps
+        // every progress event ahead of the result (a chart's last point is the last step).
+        let delivered: Promise<unknown> = Promise.resolve();
+        const report = onProgress
+          ? (p: TrainProgress): void => {
+              delivered = Promise.resolve(onProgress(p)).catch(() => undefined);
+            }
+          : undefined;
+        try {
+          // Cloned back, not transferred: the runtime may still hold the adapter's arrays.
+          return await rt().tenants.train({ ...spec, signal: controller.signal }, report);
+        } finally {
+          aborts.delete(callId);
+          await delivered;
+          release(onProgress);
         }
       }),
     abort: (callId) => aborts.get(callId)?.abort(),

@@ -34,6 +34,9 @@ import type {
   SyntheticTenantsOptions,
   TenantInfo,
   TenantInput,
+  TrainProgressCallback,
+  TrainResult,
+  TrainSpec,
 } from '../runtime/api.js';
 import * as workerErrors from './errors.js';
 import { RemoteHmiError } from './errors.js';
@@ -69,6 +72,9 @@ export function pickRemoteOptions(options: RuntimeOptions): RemoteRuntimeOptions
 /** Generation options without the AbortSignal; aborting goes through PullStream.cancel(). */
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;
 
+/** A training's spec without its AbortSignal (a signal cannot be cloned); aborting goes through abort(callId). */
+export type WireTrainSpec = Omit<TrainSpec, 'signal'>;
+
 /** One pull returns every chunk produced since the last one, so a fast stream costs few messages. */
 export interface Pulled<T> {
   readonly chunks: T[];
@@ -102,7 +108,12 @@ export interface WorkerHostApi {
   generate(tenantId: string, prompt: ModelInput, options?: WireGenerateOptions): PullStream<GenerateChunk> & ProxyMarked;
   /** completions.create; a streaming request resolves to a PullStream proxy. `callId` names it for abort(). */
   createCompletion(params: CompletionCreateParams, callId: number): Promise<Completion | (PullStream<CompletionChunk> & ProxyMarked)>;
-  /** Aborts the completion request `callId` (its signal fired on the main thread). */
+  /**
+   * tenants.train; `callId` names it for abort(). Progress arrives through the comlink proxy; the
+   * result (its adapter's Maps and Float32Arrays included) comes back by structured clone.
+   */
+  trainTenant(spec: WireTrainSpec, callId: number, onProgress?: TrainProgressCallback): Promise<TrainResult>;
+  /** Aborts the completion request or training `callId` (its signal fired on the main thread). */
   abort(callId: number): void;
   metrics(): Promise<MetricsSnapshot>;
   dispose(): Promise<void>;
@@ -115,6 +126,8 @@ const WIRE_TAG = '__hmiWireError';
 export interface WireError {
   readonly [WIRE_TAG]: true;
   readonly name: string;
+  /** The class, when the error renamed itself (`name` is then not the class's name). */
+  readonly className?: string;
   readonly code?: string;
   readonly message: string;
   readonly stack?: string;
@@ -138,7 +151,10 @@ export function toWireError(e: unknown): WireError {
     if (k !== 'code' && k !== 'name' && k !== 'message' && k !== 'cause' && cloneable(v)) fields[k] = v;
   }
   const code = e instanceof HmiError ? e.code : undefined;
-  return { [WIRE_TAG]: true, name: e.name, code, message: e.message, stack: e.stack, fields };
+  // An HmiError is named after its class unless it renamed itself (an AbortError-named error, say):
+  // then the class travels too, so the main thread still rebuilds that class.
+  const className = e instanceof HmiError && e.constructor.name !== e.name ? e.constructor.name : undefined;
+  return { [WIRE_TAG]: true, name: e.name, ...(className !== undefined ? { className } : {}), code, message: e.message, stack: e.stack, fields };
 }
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -159,7 +175,7 @@ for (const cls of [TypeError, RangeError, SyntaxError, ReferenceError]) register
 
 /** Rebuilds the thrown error with its class (so `instanceof` works), name, code, message and fields. */
 export function fromWireError(w: WireError): Error {
-  const cls = classes.get(w.name);
+  const cls = (w.className !== undefined ? classes.get(w.className) : undefined) ?? classes.get(w.name);
   let e: Error;
   if (cls) {
     // The constructors take varied arguments; the wire already carries the final message and fields.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AdapterLimitError, HmiError } from '../../src/errors.js';
 import { ModelLoadError } from '../../src/formats/errors.js';
-import { QueueFullError, UnknownTenantError } from '../../src/runtime/errors.js';
+import { QueueFullError, TrainingAbortedError, UnknownTenantError } from '../../src/runtime/errors.js';
 import { WorkerCrashedError } from '../../src/worker/errors.js';
 import { fromWireError, isWireError, toWireError } from '../../src/worker/protocol.js';
 
@@ -30,6 +30,15 @@ describe('errors across the worker boundary', () => {
 
     expect(roundTrip(new UnknownTenantError('t9'))).toMatchObject({ name: 'UnknownTenantError', tenantId: 't9' });
     expect(roundTrip(new WorkerCrashedError('gone'))).toBeInstanceOf(WorkerCrashedError);
+  });
+
+  it('rebuilds an HmiError that renamed itself (an AbortError-named one) as its class, with its name', () => {
+    const e = new TrainingAbortedError('t1');
+    e.name = 'AbortError';
+    const back = roundTrip(e);
+    expect(back).toBeInstanceOf(TrainingAbortedError);
+    expect(back).toMatchObject({ name: 'AbortError', code: 'TRAINING_ABORTED', tenantId: 't1' });
+    expect(roundTrip(new TrainingAbortedError('t2'))).toMatchObject({ name: 'TrainingAbortedError', tenantId: 't2' });
   });
 
   it('keeps name and code of HmiError subclasses it does not know', () => {

@@ -3,7 +3,7 @@ import { BertModel } from '../../model/bert.js';
 import type { ClassifyOptions, ClassifyResult, EmbedResult, ModelInput, RuntimeOptions } from '../api.js';
 import type { EngineSpec, HeadBuilder, HeadParts } from '../engine.js';
 import { InvalidInputError } from '../errors.js';
-import { toTokenIds } from '../input.js';
+import { toTokenIds, truncatedIds } from '../input.js';
 import { WINDOW_CHUNK, type LowerModel } from '../lower-windows.js';
 import type { AdmittedRequest, HeadHost, TaskHead } from '../task-head.js';
 import { EncoderExecutor, type EncoderRequest, type EncoderResult, type StagedPlot } from './encoder-executor.js';
@@ -63,19 +63,8 @@ function builder(host: HeadHost<BertConfig>): HeadBuilder<BertConfig, EncoderPar
 export function encoderHead(host: HeadHost<BertConfig>, _options: RuntimeOptions): TaskHead<EncoderParts> {
   const config = host.config;
 
-  /**
-   * With `truncate`, an input past the model's positions keeps its first max-1 tokens and is
-   * closed with [SEP] (HF's truncation of one sequence; the plain max tokens for a tokenizer
-   * without [SEP]); every other check stays.
-   */
-  const tokenize = (input: ModelInput, truncate: boolean): number[] => {
-    if (!truncate) return toTokenIds(input, host.tokenizer, config, 'input');
-    const P = config.maxPositions;
-    const ids = toTokenIds(input, host.tokenizer, { ...config, maxPositions: Number.POSITIVE_INFINITY }, 'input');
-    if (ids.length <= P) return ids;
-    const sep = host.tokenizer.tokenToId('[SEP]');
-    return sep === undefined ? ids.slice(0, P) : [...ids.slice(0, P - 1), sep];
-  };
+  const tokenize = (input: ModelInput, truncate: boolean): number[] =>
+    truncate ? truncatedIds(input, host.tokenizer, config, 'input') : toTokenIds(input, host.tokenizer, config, 'input');
 
   const submit = (tenantId: string, input: ModelInput, kind: EncoderRequest['kind'], truncate?: unknown): Promise<EncoderResult> => {
     const meta = host.tenant(tenantId);

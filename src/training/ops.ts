@@ -1,0 +1,126 @@
+import { allocBuffer } from '../gpu/buffers.js';
+import type { GpuContext } from '../gpu/device.js';
+import { encodeMatmul, type WeightLayout } from '../kernels/matmul.js';
+import { encodeMatmulTN } from '../kernels/matmul-tn.js';
+import type { ShardedWeight } from '../kernels/weight-shards.js';
+import type { Projection } from '../model/project.js';
+import { HmiError } from '../errors.js';
+import type { TrainableLora, TrainableModule } from './trainable-lora.js';
+
+/** A base tensor training cannot use (held in row shards): say so rather than compute wrong gradients. */
+export class TrainingShapeError extends HmiError {
+  constructor(message: string) {
+    super('TRAINING_UNSUPPORTED', message);
+  }
+}
+
+/** The one buffer of a frozen base weight; gradients through row shards are not implemented. */
+export function wholeWeight(w: ShardedWeight, name: string): { buffer: GPUBuffer; dtype: ShardedWeight['dtype'] } {
+  if (w.shards.length !== 1) {
+    throw new TrainingShapeError(`training needs ${name} in one GPU binding; it is held in ${w.shards.length} row shards (raise maxBufferBytes or use f16 weights)`);
+  }
+  return { buffer: w.shards[0].buffer, dtype: w.dtype };
+}
+
+const flip = (l: WeightLayout): WeightLayout => (l === 'kn' ? 'nk' : 'kn');
+
+/**
+ * A frozen base projection with an optional trainable LoRA, forward and backward:
+ *   y (+)= x W + b + s (x A^T) B^T
+ *   dB += s dy^T u, du = s dy B, dA += du^T x, dx (+)= dy W^T + du A   (u = x A^T, saved)
+ * Every product runs on the existing matmul (input gradients: the weight read in the other
+ * layout) or on matmul_tn (weight gradients, a reduction over rows).
+ */
+export class TrainLinear {
+  private readonly w: { buffer: GPUBuffer; dtype: ShardedWeight['dtype'] };
+
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly proj: Projection,
+    readonly mod: TrainableModule | undefined,
+    private readonly lora: TrainableLora,
+  ) {
+    this.w = wholeWeight(proj.w, proj.module);
+  }
+
+  forward(pass: GPUComputePassEncoder, x: GPUBuffer, y: GPUBuffer, u: GPUBuffer | null, rows: number): void {
+    const p = this.proj;
+    encodeMatmul(this.ctx, pass, {
+      x,
+      w: this.w.buffer,
+      wDtype: this.w.dtype,
+      bias: p.bias,
+      y,
+      M: rows,
+      N: p.outDim,
+      K: p.inDim,
+      wLayout: p.layout,
+    });
+    const m = this.mod;
+    if (!m) return;
+    if (!u) throw new TrainingShapeError(`${p.module}: a LoRA forward needs its u buffer`);
+    const L = this.lora;
+    encodeMatmul(this.ctx, pass, { x, w: L.ref(L.params, m.A), y: u, M: rows, N: m.r, K: m.inDim, wLayout: 'nk' });
+    encodeMatmul(this.ctx, pass, {
+      x: u,
+      w: L.ref(L.params, m.B),
+      y,
+      M: rows,
+      N: m.outDim,
+      K: m.r,
+      wLayout: 'nk',
+      alpha: m.scale,
+      accumulate: true,
+    });
+  }
+
+  /**
+   * Accumulates the LoRA gradients and writes (or, with accumulateDx, adds) dx. `dy` is
+   * [rows, outDim] contiguous; `dx` null when nothing below needs it (the first trained layer).
+   */
+  backward(pass: GPUComputePassEncoder, x: GPUBuffer, u: GPUBuffer | null, dy: GPUBuffer, dx: GPUBuffer | null, du: GPUBuffer, rows: number, accumulateDx = false): void {
+    const p = this.proj;
+    const m = this.mod;
+    const L = this.lora;
+    if (m) {
+      encodeMatmulTN(this.ctx, pass, { a: dy, b: u!, c: L.ref(L.grads, m.B), M: m.outDim, N: m.r, K: rows, alpha: m.scale, accumulate: true });
+      encodeMatmul(this.ctx, pass, { x: dy, w: L.ref(L.params, m.B), y: du, M: rows, N: m.r, K: m.outDim, wLayout: 'kn', alpha: m.scale });
+      encodeMatmulTN(this.ctx, pass, { a: du, b: x, c: L.ref(L.grads, m.A), M: m.r, N: m.inDim, K: rows, accumulate: true });
+    }
+    if (!dx) return;
+    encodeMatmul(this.ctx, pass, { x: dy, w: this.w.buffer, wDtype: this.w.dtype, y: dx, M: rows, N: p.inDim, K: p.outDim, wLayout: flip(p.layout), accumulate: accumulateDx });
+    if (m) encodeMatmul(this.ctx, pass, { x: du, w: L.ref(L.params, m.A), y: dx, M: rows, N: m.inDim, K: m.r, wLayout: 'kn', accumulate: true });
+  }
+}
+
+/** Named GPU buffers sized once for the most rows a slice may have. */
+export class Arena {
+  private readonly buffers = new Map<string, GPUBuffer>();
+
+  constructor(private readonly ctx: GpuContext) {}
+
+  async add(name: string, floats: number, usage?: number): Promise<void> {
+    this.buffers.set(name, await allocBuffer(this.ctx, Math.max(16, floats * 4), `train-${name}`, usage));
+  }
+
+  get(name: string): GPUBuffer {
+    const b = this.buffers.get(name);
+    if (!b) throw new Error(`training arena has no buffer ${name}`);
+    return b;
+  }
+
+  has(name: string): boolean {
+    return this.buffers.has(name);
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.size;
+    return n;
+  }
+
+  destroy(): void {
+    for (const b of this.buffers.values()) b.destroy();
+    this.buffers.clear();
+  }
+}
