@@ -2,8 +2,6 @@ import { readF32, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { encodeActivationBackward } from '../kernels/activation-backward.js';
 import { encodeAdd } from '../kernels/add.js';
-import { encodeAttention } from '../kernels/attention.js';
-import { encodeAttentionBackward } from '../kernels/attention-backward.js';
 import { encodeCrossEntropy } from '../kernels/cross-entropy.js';
 import { encodeGatherRows } from '../kernels/gather-rows.js';
 import { encodeGelu } from '../kernels/gelu.js';
@@ -18,7 +16,7 @@ import type { BertConfig } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, TrainingShapeError, TrainLinear, wholeWeight } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, stageSequences, submitSlice, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
 
 interface Norm {
@@ -55,6 +53,10 @@ export class BertTrainGraph implements FamilyGraph {
     readonly maxSeqs: number,
     private readonly from: number,
   ) {}
+
+  private get attention(): SelfAttention {
+    return { hidden: this.config.hiddenSize, numHeads: this.config.numHeads, causal: false };
+  }
 
   static async create(ctx: GpuContext, config: BertConfig, base: BaseWeights, lora: TrainableLora, from: number, maxRows: number, maxSeqs: number): Promise<BertTrainGraph> {
     const H = config.hiddenSize;
@@ -96,7 +98,7 @@ export class BertTrainGraph implements FamilyGraph {
   }
 
   private async allocate(): Promise<void> {
-    const { hiddenSize: H, intermediateSize: I, numHeads } = this.config;
+    const { hiddenSize: H, intermediateSize: I } = this.config;
     const R = this.maxRows;
     const S = this.maxSeqs;
     const n = this.lora.head!.numLabels;
@@ -112,7 +114,7 @@ export class BertTrainGraph implements FamilyGraph {
     await a.add('df', R * I);
     await a.add('dfpre', R * I);
     await a.add('du', R * r);
-    await a.add('stats', R * numHeads * 2);
+    await a.add('stats', R * this.config.numHeads * 2);
     await a.add('seqs4', S * 4);
     await a.add('seqs2', S * 2);
     for (const name of ['cls', 'poolPre', 'pooled', 'dpooled', 'dpoolPre', 'dcls']) await a.add(name, S * H);
@@ -123,35 +125,19 @@ export class BertTrainGraph implements FamilyGraph {
     writeBuffer(this.ctx, a.get('ident'), Uint32Array.from({ length: R }, (_, i) => i));
   }
 
-  private stage(slice: TrainSlice): void {
+  submit(slice: TrainSlice, input: HiddenSource, train: boolean): void {
     const b = slice.batch;
     if (b.rows > this.maxRows || b.numSeqs > this.maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${this.maxRows} / ${this.maxSeqs}`);
-    const seqs4 = new Uint32Array(b.numSeqs * 4);
-    const seqs2 = new Uint32Array(b.numSeqs * 2);
-    for (let s = 0; s < b.numSeqs; s++) {
-      seqs4.set([b.starts[s], b.lengths[s], b.starts[s], b.lengths[s]], s * 4);
-      seqs2.set([b.starts[s], b.lengths[s]], s * 2);
-    }
     const a = this.a;
-    writeBuffer(this.ctx, a.get('seqs4'), seqs4);
-    writeBuffer(this.ctx, a.get('seqs2'), seqs2);
+    stageSequences(this.ctx, a, b);
     writeBuffer(this.ctx, a.get('clsRows'), Uint32Array.from(b.starts));
     writeBuffer(this.ctx, a.get('labels'), slice.targets);
-  }
-
-  submit(slice: TrainSlice, input: HiddenSource, train: boolean): void {
-    this.stage(slice);
-    const x0 = this.a.get(`x${this.from}`);
-    const enc = this.ctx.device.createCommandEncoder();
-    if (!(input instanceof Function)) enc.copyBufferToBuffer(input, 0, x0, 0, slice.batch.rows * this.config.hiddenSize * 4);
-    if (train) enc.clearBuffer(this.a.get('dA'));
-    const pass = enc.beginComputePass();
-    if (input instanceof Function) input(pass, x0);
-    for (const L of this.layers) this.forwardLayer(pass, L, slice);
-    this.head(pass, slice, train);
-    if (train) for (let i = this.layers.length - 1; i >= 0; i--) this.backwardLayer(pass, this.layers[i], slice, i === 0);
-    pass.end();
-    this.ctx.submit([enc.finish()]);
+    // Only the [CLS] rows get an output gradient from the head: the rest of dA must be zero.
+    submitSlice(this.ctx, a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, train ? [a.get('dA')] : [], (pass) => {
+      for (const L of this.layers) this.forwardLayer(pass, L, slice);
+      this.head(pass, slice, train);
+      if (train) for (let i = this.layers.length - 1; i >= 0; i--) this.backwardLayer(pass, this.layers[i], slice, i === 0);
+    });
   }
 
   private u(lin: TrainLinear): GPUBuffer | null {
@@ -159,7 +145,7 @@ export class BertTrainGraph implements FamilyGraph {
   }
 
   private forwardLayer(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice): void {
-    const { hiddenSize: H, intermediateSize: I, numHeads, layerNormEps: eps } = this.config;
+    const { hiddenSize: H, intermediateSize: I, layerNormEps: eps } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
     const g = (n: string): GPUBuffer => a.get(`${n}${L.l}`);
@@ -171,24 +157,7 @@ export class BertTrainGraph implements FamilyGraph {
       lin.forward(pass, x, a.get('tmp'), this.u(lin), R);
       encodeScatterRows(this.ctx, pass, { src: a.get('tmp'), rowIdx: a.get('ident'), dst: qkv, rows: R, dim: H, srcStride: H, dstStride: 3 * H, dstOffset: j * H });
     });
-    encodeAttention(this.ctx, pass, {
-      q: qkv,
-      k: qkv,
-      v: qkv,
-      out: g('ctx'),
-      seqs: a.get('seqs4'),
-      numSeqs: slice.batch.numSeqs,
-      qRows: R,
-      kvRows: R,
-      numHeads,
-      headDim: H / numHeads,
-      qStride: 3 * H,
-      qOffset: 0,
-      kvStride: 3 * H,
-      kOffset: H,
-      vOffset: 2 * H,
-      causal: false,
-    });
+    encodeSelfAttention(this.ctx, pass, a, this.attention, qkv, g('ctx'), slice.batch);
     L.o.forward(pass, g('ctx'), a.get('tmp'), this.u(L.o), R);
     encodeAdd(this.ctx, pass, x, a.get('tmp'), g('h1pre'), R * H);
     encodeLayerNorm(this.ctx, pass, { x: g('h1pre'), gamma: L.n1.gamma, beta: L.n1.beta, y: g('h1'), rows: R, cols: H, eps });
@@ -220,13 +189,12 @@ export class BertTrainGraph implements FamilyGraph {
     encodeMatmul(this.ctx, pass, { x: dl, w: L.ref(L.params, h.W), y: a.get('dpooled'), M: S, N: H, K: n, wLayout: 'kn' });
     encodeActivationBackward(this.ctx, pass, { x: a.get('poolPre'), dy: a.get('dpooled'), dx: a.get('dpoolPre'), n: S * H, activation: 'tanh' });
     encodeMatmul(this.ctx, pass, { x: a.get('dpoolPre'), w: this.pooler.w, wDtype: this.pooler.dtype, y: a.get('dcls'), M: S, N: H, K: H, wLayout: 'kn' });
-    // Only the [CLS] rows reach the loss; submit() cleared the rest of dA.
     encodeScatterRows(this.ctx, pass, { src: a.get('dcls'), rowIdx: a.get('clsRows'), dst: a.get('dA'), rows: S, dim: H, srcStride: H, dstStride: H });
   }
 
   /** dA holds the gradient of this layer's output; leaves the gradient of its input in dA (unless `first`). */
   private backwardLayer(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice, first: boolean): void {
-    const { hiddenSize: H, intermediateSize: I, numHeads, layerNormEps: eps } = this.config;
+    const { hiddenSize: H, intermediateSize: I, layerNormEps: eps } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
     const g = (n: string): GPUBuffer => a.get(`${n}${L.l}`);
@@ -238,22 +206,7 @@ export class BertTrainGraph implements FamilyGraph {
     encodeAdd(this.ctx, pass, a.get('dh1'), a.get('g1'), a.get('tmp'), R * H);
     encodeLayerNormBackward(this.ctx, pass, { x: g('h1pre'), gamma: L.n1.gamma, dy: a.get('tmp'), dx: a.get('g2'), rows: R, cols: H, eps });
     L.o.backward(pass, g('ctx'), this.u(L.o), a.get('g2'), a.get('dctx'), du, R);
-    encodeAttentionBackward(this.ctx, pass, {
-      qkv: g('qkv'),
-      dOut: a.get('dctx'),
-      dQkv: a.get('dqkv'),
-      stats: a.get('stats'),
-      seqs: a.get('seqs2'),
-      numSeqs: slice.batch.numSeqs,
-      rows: R,
-      numHeads,
-      headDim: H / numHeads,
-      stride: 3 * H,
-      qOffset: 0,
-      kOffset: H,
-      vOffset: 2 * H,
-      causal: false,
-    });
+    encodeSelfAttentionBackward(this.ctx, pass, a, this.attention, g('qkv'), a.get('dctx'), slice.batch);
     const dx = first ? null : a.get('dB');
     [L.q, L.k, L.v].forEach((lin, j) => {
       // The LoRA products read dy contiguous: copy this projection's columns out of dqkv.

@@ -2,8 +2,6 @@ import { readF32, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
 import { encodeActivationBackward } from '../kernels/activation-backward.js';
 import { encodeAdd } from '../kernels/add.js';
-import { encodeAttention } from '../kernels/attention.js';
-import { encodeAttentionBackward } from '../kernels/attention-backward.js';
 import { encodeCrossEntropy } from '../kernels/cross-entropy.js';
 import { encodeGelu } from '../kernels/gelu.js';
 import { encodeLayerNorm } from '../kernels/layernorm.js';
@@ -14,7 +12,7 @@ import type { Gpt2Config } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, TrainLinear, wholeWeight } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, stageSequences, submitSlice, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
 
 interface Norm {
@@ -48,6 +46,10 @@ export class GptTrainGraph implements FamilyGraph {
     readonly maxSeqs: number,
     private readonly from: number,
   ) {}
+
+  private get attention(): SelfAttention {
+    return { hidden: this.config.hiddenSize, numHeads: this.config.numHeads, causal: true };
+  }
 
   static async create(ctx: GpuContext, config: Gpt2Config, base: BaseWeights, lora: TrainableLora, from: number, maxRows: number, maxSeqs: number): Promise<GptTrainGraph> {
     const { hiddenSize: H, intermediateSize: I } = config;
@@ -105,31 +107,16 @@ export class GptTrainGraph implements FamilyGraph {
     await a.add('seqs2', this.maxSeqs * 2);
   }
 
-  private stage(slice: TrainSlice): void {
-    const b = slice.batch;
-    const seqs4 = new Uint32Array(b.numSeqs * 4);
-    const seqs2 = new Uint32Array(b.numSeqs * 2);
-    for (let s = 0; s < b.numSeqs; s++) {
-      seqs4.set([b.starts[s], b.lengths[s], b.starts[s], b.lengths[s]], s * 4);
-      seqs2.set([b.starts[s], b.lengths[s]], s * 2);
-    }
-    writeBuffer(this.ctx, this.a.get('seqs4'), seqs4);
-    writeBuffer(this.ctx, this.a.get('seqs2'), seqs2);
-    writeBuffer(this.ctx, this.a.get('labels'), slice.targets);
-  }
-
   submit(slice: TrainSlice, input: HiddenSource, train: boolean): void {
-    this.stage(slice);
-    const x0 = this.a.get(`x${this.from}`);
-    const enc = this.ctx.device.createCommandEncoder();
-    if (!(input instanceof Function)) enc.copyBufferToBuffer(input, 0, x0, 0, slice.batch.rows * this.config.hiddenSize * 4);
-    const pass = enc.beginComputePass();
-    if (input instanceof Function) input(pass, x0);
-    for (const B of this.blocks) this.forwardBlock(pass, B, slice);
-    this.head(pass, slice, train);
-    if (train) for (let i = this.blocks.length - 1; i >= 0; i--) this.backwardBlock(pass, this.blocks[i], slice, i === 0);
-    pass.end();
-    this.ctx.submit([enc.finish()]);
+    const b = slice.batch;
+    if (b.rows > this.maxRows || b.numSeqs > this.maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${this.maxRows} / ${this.maxSeqs}`);
+    stageSequences(this.ctx, this.a, b);
+    writeBuffer(this.ctx, this.a.get('labels'), slice.targets);
+    submitSlice(this.ctx, this.a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, [], (pass) => {
+      for (const B of this.blocks) this.forwardBlock(pass, B, slice);
+      this.head(pass, slice, train);
+      if (train) for (let i = this.blocks.length - 1; i >= 0; i--) this.backwardBlock(pass, this.blocks[i], slice, i === 0);
+    });
   }
 
   private u(lin: TrainLinear): GPUBuffer | null {
@@ -145,30 +132,13 @@ export class GptTrainGraph implements FamilyGraph {
   }
 
   private forwardBlock(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice): void {
-    const { hiddenSize: H, intermediateSize: I, numHeads } = this.config;
+    const { hiddenSize: H, intermediateSize: I } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
     const g = (n: string): GPUBuffer => a.get(`${n}${B.l}`);
     this.ln(pass, g('x'), B.ln1, g('ln1'), R);
     B.cAttn.forward(pass, g('ln1'), g('qkv'), this.u(B.cAttn), R);
-    encodeAttention(this.ctx, pass, {
-      q: g('qkv'),
-      k: g('qkv'),
-      v: g('qkv'),
-      out: g('ctx'),
-      seqs: a.get('seqs4'),
-      numSeqs: slice.batch.numSeqs,
-      qRows: R,
-      kvRows: R,
-      numHeads,
-      headDim: H / numHeads,
-      qStride: 3 * H,
-      qOffset: 0,
-      kvStride: 3 * H,
-      kOffset: H,
-      vOffset: 2 * H,
-      causal: true,
-    });
+    encodeSelfAttention(this.ctx, pass, a, this.attention, g('qkv'), g('ctx'), slice.batch);
     B.cProj.forward(pass, g('ctx'), a.get('tmp'), this.u(B.cProj), R);
     encodeAdd(this.ctx, pass, g('x'), a.get('tmp'), g('xa'), R * H);
     this.ln(pass, g('xa'), B.ln2, g('ln2'), R);
@@ -194,7 +164,7 @@ export class GptTrainGraph implements FamilyGraph {
 
   /** dA holds the gradient of the block's output; leaves its input's gradient in dA (unless `first`). */
   private backwardBlock(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice, first: boolean): void {
-    const { hiddenSize: H, intermediateSize: I, numHeads } = this.config;
+    const { hiddenSize: H, intermediateSize: I } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
     const g = (n: string): GPUBuffer => a.get(`${n}${B.l}`);
@@ -205,22 +175,7 @@ export class GptTrainGraph implements FamilyGraph {
     this.lnBack(pass, g('xa'), B.ln2, a.get('tmp'), a.get('g1'), R);
     encodeAdd(this.ctx, pass, a.get('g1'), a.get('dA'), a.get('g2'), R * H);
     B.cProj.backward(pass, g('ctx'), this.u(B.cProj), a.get('g2'), a.get('dctx'), du, R);
-    encodeAttentionBackward(this.ctx, pass, {
-      qkv: g('qkv'),
-      dOut: a.get('dctx'),
-      dQkv: a.get('dqkv'),
-      stats: a.get('stats'),
-      seqs: a.get('seqs2'),
-      numSeqs: slice.batch.numSeqs,
-      rows: R,
-      numHeads,
-      headDim: H / numHeads,
-      stride: 3 * H,
-      qOffset: 0,
-      kOffset: H,
-      vOffset: 2 * H,
-      causal: true,
-    });
+    encodeSelfAttentionBackward(this.ctx, pass, a, this.attention, g('qkv'), a.get('dctx'), slice.batch);
     B.cAttn.backward(pass, g('ln1'), this.u(B.cAttn), a.get('dqkv'), first ? null : a.get('tmp'), du, R);
     if (first) return;
     this.lnBack(pass, g('x'), B.ln1, a.get('tmp'), a.get('g1'), R);

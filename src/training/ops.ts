@@ -1,5 +1,9 @@
-import { allocBuffer } from '../gpu/buffers.js';
+import { allocBuffer, writeBuffer } from '../gpu/buffers.js';
 import type { GpuContext } from '../gpu/device.js';
+import { encodeAttention } from '../kernels/attention.js';
+import { encodeAttentionBackward } from '../kernels/attention-backward.js';
+import type { PackedBatch } from '../model/batch.js';
+import type { HiddenSource } from '../model/pass.js';
 import { encodeMatmul, type WeightLayout } from '../kernels/matmul.js';
 import { encodeMatmulTN } from '../kernels/matmul-tn.js';
 import type { ShardedWeight } from '../kernels/weight-shards.js';
@@ -123,4 +127,73 @@ export class Arena {
     for (const b of this.buffers.values()) b.destroy();
     this.buffers.clear();
   }
+}
+
+/** A fused [rows, 3H] q|k|v buffer's self-attention within each packed sequence. */
+export interface SelfAttention {
+  readonly hidden: number;
+  readonly numHeads: number;
+  readonly causal: boolean;
+}
+
+/**
+ * Uploads a slice's sequence tables into the arena: `seqs4` (qStart, qLen, kvStart, kvLen) for
+ * the forward attention, `seqs2` (start, len) for its backward.
+ */
+export function stageSequences(ctx: GpuContext, a: Arena, b: PackedBatch): void {
+  const seqs4 = new Uint32Array(b.numSeqs * 4);
+  const seqs2 = new Uint32Array(b.numSeqs * 2);
+  for (let s = 0; s < b.numSeqs; s++) {
+    seqs4.set([b.starts[s], b.lengths[s], b.starts[s], b.lengths[s]], s * 4);
+    seqs2.set([b.starts[s], b.lengths[s]], s * 2);
+  }
+  writeBuffer(ctx, a.get('seqs4'), seqs4);
+  writeBuffer(ctx, a.get('seqs2'), seqs2);
+}
+
+function qkvLayout(s: SelfAttention): { headDim: number; stride: number; qOffset: number; kOffset: number; vOffset: number } {
+  const H = s.hidden;
+  return { headDim: H / s.numHeads, stride: 3 * H, qOffset: 0, kOffset: H, vOffset: 2 * H };
+}
+
+export function encodeSelfAttention(ctx: GpuContext, pass: GPUComputePassEncoder, a: Arena, s: SelfAttention, qkv: GPUBuffer, out: GPUBuffer, b: PackedBatch): void {
+  const l = qkvLayout(s);
+  encodeAttention(ctx, pass, {
+    q: qkv,
+    k: qkv,
+    v: qkv,
+    out,
+    seqs: a.get('seqs4'),
+    numSeqs: b.numSeqs,
+    qRows: b.rows,
+    kvRows: b.rows,
+    numHeads: s.numHeads,
+    headDim: l.headDim,
+    qStride: l.stride,
+    qOffset: l.qOffset,
+    kvStride: l.stride,
+    kOffset: l.kOffset,
+    vOffset: l.vOffset,
+    causal: s.causal,
+  });
+}
+
+/** The gradient of encodeSelfAttention's input into the arena's `dqkv`, given dOut. */
+export function encodeSelfAttentionBackward(ctx: GpuContext, pass: GPUComputePassEncoder, a: Arena, s: SelfAttention, qkv: GPUBuffer, dOut: GPUBuffer, b: PackedBatch): void {
+  encodeAttentionBackward(ctx, pass, { qkv, dOut, dQkv: a.get('dqkv'), stats: a.get('stats'), seqs: a.get('seqs2'), numSeqs: b.numSeqs, rows: b.rows, numHeads: s.numHeads, causal: s.causal, ...qkvLayout(s) });
+}
+
+/**
+ * One slice's command buffer: the input state copied into `x0` (or written by the input's own
+ * encoder inside the pass), `clear` zeroed, then `encode`'s dispatches in one pass, one submit.
+ */
+export function submitSlice(ctx: GpuContext, x0: GPUBuffer, bytes: number, input: HiddenSource, clear: readonly GPUBuffer[], encode: (pass: GPUComputePassEncoder) => void): void {
+  const enc = ctx.device.createCommandEncoder();
+  if (!(input instanceof Function)) enc.copyBufferToBuffer(input, 0, x0, 0, bytes);
+  for (const b of clear) enc.clearBuffer(b);
+  const pass = enc.beginComputePass();
+  if (input instanceof Function) input(pass, x0);
+  encode(pass);
+  pass.end();
+  ctx.submit([enc.finish()]);
 }

@@ -250,6 +250,10 @@ export class TrainingHead {
         tokensPerSecond: seconds > 0 ? outcome.tokens / seconds : 0,
         adapter,
       };
+    } catch (e) {
+      // A dispose mid-slice fails the GPU work under it: report the dispose, not its symptom.
+      host.alive();
+      throw e;
     } finally {
       for (const d of disposers.reverse()) d();
     }
