@@ -42,6 +42,7 @@ export { loadModel, loadAdapter, directorySource, urlSource, type ModelSource, t
 export { preloadModel, deleteCachedModel, type UrlSourceOptions, type PreloadOptions, type PreloadResult } from './formats/model-source.js';
 export { cacheStorageModelCache, directoryModelCache, defaultModelCache, MODEL_CACHE_NAME, type ModelCache, type CachedFile } from './formats/model-cache.js';
 export { parsePeftAdapter, writePeftAdapter } from './formats/peft.js';
+export { parseTrainData, trainDataFormatOf, type TrainDataFormat, type TrainExample, type ParsedTrainData } from './formats/train-data.js';
 export { parseSafetensors, writeSafetensors } from './formats/safetensors.js';
 export { loadTokenizer, type HmiTokenizer } from './formats/tokenizer.js';
 export { wordPieceTokenizerFromVocab, byteLevelBpeTokenizerFromFiles, idsOnlyTokenizer } from './formats/tokenizer.js';

@@ -9,6 +9,7 @@ import { GENERATE_SWITCHES, GENERATE_VALUED, runGenerate } from './generate.js';
 import { PLOT_SWITCHES, PLOT_VALUED, runPlot } from './plot.js';
 import { CLASSIFY_SWITCHES, CLASSIFY_VALUED, classifyTable, runClassify } from './classify.js';
 import { runScore, SCORE_SWITCHES, SCORE_VALUED } from './score.js';
+import { runTrain, TRAIN_SWITCHES, TRAIN_VALUED } from './train.js';
 
 export const USAGE = `hmi: HMI-Web runtime on the command line (Node + Dawn WebGPU)
 
@@ -58,6 +59,20 @@ Usage:
       domain's own lower layers) on the corpus: {"domain","sameAsExact":false,"meanCosine",
       "maxAbsDiff","rows","inheritedRows"}. Where inherit cannot differ (no --lower-adapter, or
       no token served from the stored PLOT) it says so: {"domain","sameAsExact":true,"reason"}.
+  hmi train --model <dir> --data <file.jsonl|file.json|file.csv> --out <dir> [--domain <id>]
+            [--id NAME] [--seed N] [--rank R] [--alpha A] [--epochs E] [--lr X]
+            [--batch-size B] [--validation FRACTION]
+      Trains a tenant's LoRA on the GPU (runtime.tenants.train, base model frozen) and writes
+      it to <dir> as a PEFT adapter (adapter_config.json with the labels +
+      adapter_model.safetensors), whole or not at all; <dir> must be new, empty or an earlier
+      adapter. BERT data: one {"text": ..., "label": ...} per line (JSONL), a JSON array of
+      them, or CSV with a header row naming "text" and "label"; GPT-2 data: {"text": ...} or a
+      JSON string per line, or CSV with a "text" column. --domain trains the tenant on the path
+      that domain's tenants are served by (its lower layers and PLOT from the bundle index.json
+      next to the model); without it the LoRA adapts every layer. Defaults: rank 8, alpha 2 x
+      rank, 3 epochs, lr 2e-3, batch 32 (BERT) / 8 (GPT-2), seed 0, validation 0.1 of the data
+      when it has 20 examples or more, --id the name of <dir>. Progress goes to stderr, one
+      line per step; stdout gets the result as JSON (epochs' loss and validation, tokens/s).
   hmi make-model [--out synthetic-models]
       Writes SYNTHETIC models (random weights, for tests and load experiments);
       the embedded defaults in public/models are trained (npm run train).
@@ -129,6 +144,12 @@ async function dispatchCommand(argv: readonly string[], stdout: (s: string) => v
       } else {
         stdout(`inherit vs exact: mean cosine ${r.deviation.meanCosine.toFixed(6)}, max |diff| ${r.deviation.maxAbsDiff.toExponential(3)}, ${r.deviation.inheritedRows} of ${r.deviation.rows} rows inherited`);
       }
+      return 0;
+    }
+    case 'train': {
+      const args = parseArgs(argv.slice(1), TRAIN_VALUED, TRAIN_SWITCHES);
+      const r = await runTrain(args, stderr);
+      stdout(JSON.stringify({ ...r.summary, out: r.out }));
       return 0;
     }
     case 'make-model': {

@@ -90,3 +90,20 @@ export class DownloadInterruptedError extends ModelLoadError {
     );
   }
 }
+
+/**
+ * Training data (JSONL, a JSON array or CSV) cannot be read as a tenant's examples. `line` is the
+ * 1-based line of the input where the bad record starts (undefined when the whole input is at
+ * fault, e.g. it holds no example); the message names it (and the file, when `source` is given)
+ * and says what is wrong.
+ */
+export class TrainDataError extends HmiError {
+  constructor(
+    readonly reason: string,
+    readonly line?: number,
+    readonly source?: string,
+  ) {
+    const where = [source, line === undefined ? undefined : `line ${line}`].filter((x) => x !== undefined).join(', ');
+    super('BAD_TRAIN_DATA', where ? `${where}: ${reason}` : reason);
+  }
+}

@@ -1,4 +1,4 @@
-/** Live throughput over the last couple of minutes: requests/s and tokens/s on two axes (uPlot). */
+/** The dashboard's charts (uPlot): live throughput (requests/s and tokens/s over the last couple of minutes), and a training run's loss and validation. */
 import uPlot from 'uplot';
 
 const WINDOW_S = 120;
@@ -71,6 +71,110 @@ export class ThroughputChart {
     plot.setData([this.t, this.rps, this.tps]);
     // Off the chart, the legend shows the latest values instead of dashes.
     if ((plot.cursor.left ?? -1) < 0) plot.setLegend({ idx: this.t.length - 1 });
+  }
+
+  destroy(): void {
+    this.resize.disconnect();
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}
+
+/**
+ * A training run: the loss of every optimizer step, and each epoch's validation measure
+ * (accuracy or perplexity) on a second axis, at the step the epoch ended. Steps are few
+ * (hundreds), so every one is kept.
+ */
+export class TrainingChart {
+  private steps: number[] = [];
+  private loss: (number | null)[] = [];
+  private validation: (number | null)[] = [];
+  private metric = 'validation';
+  private plot: uPlot | null = null;
+  private readonly resize: ResizeObserver;
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly colors: { loss: string; validation: string; grid: string; text: string },
+  ) {
+    this.resize = new ResizeObserver(() => this.fit());
+    this.resize.observe(container);
+  }
+
+  /** Starts a new run; `metric` names the validation series (its axis is rebuilt for it). */
+  reset(metric: string): void {
+    this.steps = [];
+    this.loss = [];
+    this.validation = [];
+    this.metric = metric;
+    this.plot?.destroy();
+    this.plot = null;
+    this.fit();
+  }
+
+  private create(width: number): uPlot {
+    const { loss, validation, grid, text } = this.colors;
+    const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const fixed = (digits: number) => (_u: uPlot, v: number | null) => (v == null ? '–' : v.toFixed(digits));
+    return new uPlot(
+      {
+        width,
+        height: 220,
+        cursor: { drag: { x: false, y: false } },
+        legend: { live: true },
+        scales: { x: { time: false }, loss: { auto: true, range: (_u, _min, max) => [0, Math.max(0.1, max * 1.1)] }, val: { auto: true } },
+        series: [
+          { label: 'step', value: fixed(0) },
+          { label: 'loss', scale: 'loss', stroke: loss, width: 2, value: fixed(4) },
+          // Sparse (one point per epoch): joined across the steps between, with visible points.
+          { label: this.metric, scale: 'val', stroke: validation, width: 2, spanGaps: true, points: { show: true, size: 7 }, value: fixed(4) },
+        ],
+        axes: [
+          { ...axis, label: 'step' },
+          { ...axis, scale: 'loss', label: 'loss', size: 56 },
+          { ...axis, scale: 'val', label: this.metric, side: 1, size: 64, grid: { show: false } },
+        ],
+      },
+      [this.steps, this.loss, this.validation],
+      this.container,
+    );
+  }
+
+  private fit(): void {
+    const width = Math.floor(this.container.clientWidth);
+    if (width <= 0) return;
+    if (!this.plot) this.plot = this.create(width);
+    else if (this.plot.width !== width) this.plot.setSize({ width, height: 220 });
+  }
+
+  /** The row of `step`, appended if new (steps arrive in order). */
+  private row(step: number): number {
+    const last = this.steps.length - 1;
+    if (last >= 0 && this.steps[last] === step) return last;
+    this.steps.push(step);
+    this.loss.push(null);
+    this.validation.push(null);
+    return last + 1;
+  }
+
+  /** The mean loss of optimizer step `step`. */
+  pushLoss(step: number, loss: number): void {
+    this.loss[this.row(step)] = Number.isFinite(loss) ? loss : null;
+    this.redraw();
+  }
+
+  /** An epoch's validation measure, at the step that ended it. */
+  pushValidation(step: number, value: number): void {
+    this.validation[this.row(step)] = Number.isFinite(value) ? value : null;
+    this.redraw();
+  }
+
+  private redraw(): void {
+    this.fit();
+    const plot = this.plot;
+    if (!plot) return;
+    plot.setData([this.steps, this.loss, this.validation]);
+    if ((plot.cursor.left ?? -1) < 0) plot.setLegend({ idx: this.steps.length - 1 });
   }
 
   destroy(): void {

@@ -8,6 +8,10 @@
  * default 1000; they persist in IndexedDB), `tenant-domains` (comma-separated domain ids the
  * synthetic tenants are spread over; default none), `autostart` (start the load generator).
  *
+ * A "Train a tenant" panel trains a new tenant on the runtime's GPU (tenants.train) from pasted or
+ * dropped JSONL/CSV; the tenant it makes is listed as trained, with the bundle's, and offered in
+ * Try it.
+ *
  * It runs its own runtime in a Worker (from `model`, default the embedded hbert-mini), or shows
  * one it is given (`el.runtime = runtime`). When a bundle index (`<model>/../index.json`, as
  * public/models/ ships) lists the runtime's model, its trained domains and tenants are loaded
@@ -20,7 +24,7 @@
 import type { HmiRuntimeApi, MetricsSnapshot, Progress, RuntimeInfo } from '../runtime/api.js';
 import { BUNDLE_INDEX, BUNDLE_VERSION, BundleModelMismatchError, bundleModelFor, bundlePlotSource, loadBundle, parseBundleIndex, type BundleIndex } from '../runtime/bundle.js';
 import { createWorkerRuntime } from '../worker/client.js';
-import { TenantCatalog } from './catalog.js';
+import { TenantCatalog, type TrainedTenant } from './catalog.js';
 import { ThroughputChart } from './chart.js';
 import { h, meter } from './dom.js';
 import { DomainTree } from './domain-tree.js';
@@ -31,6 +35,7 @@ import { KnowledgePanel, NO_BUNDLE, type BundleView } from './knowledge-panel.js
 import { ErrorView, ProgressView, unsupportedNotice } from './notices.js';
 import { DASHBOARD_CSS } from './styles.js';
 import { TenantTable } from './tenant-table.js';
+import { TrainPanel } from './train-panel.js';
 import { TryItPanel } from './try-it.js';
 
 export type DashboardState = 'idle' | 'loading' | 'registering' | 'ready' | 'error' | 'unsupported';
@@ -102,6 +107,8 @@ export class HmiDashboard extends HTMLElement {
   private info: RuntimeInfo | null = null;
   private readonly catalog = new TenantCatalog();
   private bundle: BundleView = NO_BUNDLE;
+  /** Tenants trained in this element's train panel since it (re)started: known like the bundle's. */
+  private trainedHere: TrainedTenant[] = [];
   private shippedPlot: string | null = null;
   private run = 0;
   private started = false;
@@ -127,6 +134,7 @@ export class HmiDashboard extends HTMLElement {
   private readonly table = new TenantTable();
   private readonly load: LoadPanel;
   private readonly tryIt: TryItPanel;
+  private readonly trainPanel: TrainPanel;
   private readonly knowledge: KnowledgePanel;
   private readonly domainTree = new DomainTree();
   private readonly plotLine = h('p', { class: 'muted small' });
@@ -144,6 +152,16 @@ export class HmiDashboard extends HTMLElement {
     this.errors = new ErrorView(() => this.start());
     this.load = new LoadPanel(this.generator, `${this.uid}-load`);
     this.tryIt = new TryItPanel(() => this.active, () => this.catalog, `${this.uid}-try`);
+    this.trainPanel = new TrainPanel(
+      () => (this.current === 'ready' ? this.active : null),
+      () => this.catalog,
+      (tenant) => this.onTrained(tenant),
+      () => {
+        const c = this.chartColors();
+        return { loss: c.requests, validation: c.tokens, grid: c.grid, text: c.text };
+      },
+      `${this.uid}-train`,
+    );
     this.knowledge = new KnowledgePanel((id) => {
       this.tryIt.select(id);
       this.shadow.querySelector('.try-card')?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
@@ -177,6 +195,7 @@ export class HmiDashboard extends HTMLElement {
         card('span-4 memory', 'Memory', this.pool.root, this.kv.root, this.memoryStats),
         card('span-6 load-card', 'Load generator', this.load.root),
         card('span-6 try-card', 'Try it', this.tryIt.root),
+        card('span-12 train-card', 'Train a tenant', this.trainPanel.root),
         card('span-12 knowledge-card', 'What the tenants know', this.knowledge.root),
         card('span-12 tenants', 'Tenants', this.table.root),
         card('span-6 domains', 'Domain knowledge', this.plotLine, h('slot', { name: 'domains' }, this.domainTree.root)),
@@ -265,11 +284,15 @@ export class HmiDashboard extends HTMLElement {
     this.dataset.state = s;
     this.pill.dataset.state = s;
     this.pill.textContent = label;
+    // Training needs a ready runtime: the panel offers it, or not, with the state.
+    this.trainPanel.refresh();
     this.dispatchEvent(new CustomEvent('hmi-state', { detail: { state: s }, bubbles: true, composed: true }));
   }
 
   private halt(): void {
     this.generator.stop();
+    // A training on the runtime being left behind would store a tenant nobody shows.
+    this.trainPanel.cancel();
     this.load.render();
     if (this.poller) clearInterval(this.poller);
     if (this.counters) clearInterval(this.counters);
@@ -324,9 +347,11 @@ export class HmiDashboard extends HTMLElement {
         this.own = this.active = rt;
       }
       const rt = this.active;
+      this.trainedHere = [];
       this.info = await rt.info();
       if (stale()) return;
       this.showInfo(this.info);
+      this.trainPanel.setFamily(this.info.family);
       this.progress.show('Registering tenants');
       this.setState('registering', 'registering tenants');
       // Trained knowledge first: a page may spread its synthetic tenants over the bundle's domains.
@@ -345,7 +370,7 @@ export class HmiDashboard extends HTMLElement {
       await this.refreshTenants(rt);
       if (stale()) return;
       // Also when the tenants are as before (a restart): the bundle's outcome may differ.
-      this.knowledge.render(this.bundle, this.catalog.synthetic.length);
+      this.knowledge.render(this.knowledgeView(), this.catalog.synthetic.length);
       this.progress.hide();
       this.body.hidden = false;
       // Created once visible and styled, so it has a width and the theme's colors.
@@ -419,11 +444,32 @@ export class HmiDashboard extends HTMLElement {
     }
   }
 
+  /** The bundle's view with the tenants trained here added: what the tenants are known to know. */
+  private knowledgeView(): BundleView {
+    if (this.trainedHere.length === 0) return this.bundle;
+    const here = new Set(this.trainedHere.map((t) => t.id));
+    return { ...this.bundle, tenants: [...this.bundle.tenants.filter((t) => !here.has(t.id)), ...this.trainedHere] };
+  }
+
+  /**
+   * A tenant the train panel made: known from now on (labels, examples, what it was trained on),
+   * listed at once in the table and Try it (not at the next poll), and selected there.
+   */
+  private async onTrained(tenant: TrainedTenant): Promise<void> {
+    this.trainedHere = [...this.trainedHere.filter((t) => t.id !== tenant.id), tenant];
+    const rt = this.active;
+    if (!rt) return;
+    await this.refreshTenants(rt);
+    this.tryIt.select(tenant.id);
+  }
+
   private async refreshTenants(rt: HmiRuntimeApi): Promise<void> {
     const list = await rt.tenants.list();
-    if (this.catalog.update(list, this.bundle.tenants)) {
+    const view = this.knowledgeView();
+    if (this.catalog.update(list, view.tenants)) {
       this.tryIt.refresh();
-      this.knowledge.render(this.bundle, this.catalog.synthetic.length);
+      this.knowledge.render(view, this.catalog.synthetic.length);
+      this.trainPanel.refresh();
     }
     this.table.setTenants(list, this.catalog);
     // A runtime without a domain tree (e.g. hGPT) still shows its tenants' domains.
@@ -431,6 +477,7 @@ export class HmiDashboard extends HTMLElement {
       if (e instanceof Error && e.name === 'WorkerCrashedError') throw e;
       return [];
     });
+    this.trainPanel.setDomains(domains.map((d) => d.id));
     const about = new Map(this.bundle.domains.filter((d) => d.trainedOn).map((d) => [d.id, d.trainedOn]));
     this.domainTree.render(domains, list, { about, isReal: (id) => this.catalog.get(id)?.synthetic === false });
   }

@@ -143,6 +143,27 @@ button.chip.example { max-inline-size: 32ch; overflow: hidden; text-overflow: el
 .generated .completion { font-weight: 600; }
 .caret { display: inline-block; inline-size: .5em; block-size: 1em; background: var(--hmi-accent); vertical-align: text-bottom; animation: pulse .6s infinite alternate; }
 
+.train { display: grid; grid-template-columns: minmax(0, 5fr) minmax(0, 7fr); gap: var(--hmi-gap); }
+@container (max-width: 900px) { .train { grid-template-columns: minmax(0, 1fr); } }
+.train-form { display: grid; grid-template-columns: minmax(0, 1fr); gap: 6px; align-content: start; }
+.train label { font-weight: 600; font-size: 12.5px; }
+.train textarea { font-family: var(--hmi-mono); font-size: 12.5px; }
+.drop { position: relative; border: 1px dashed var(--hmi-border); border-radius: 8px; padding: 10px; text-align: center; color: var(--hmi-muted); font-size: 12.5px; transition: background .15s, border-color .15s; }
+.drop.over { border-color: var(--hmi-accent); background: color-mix(in srgb, var(--hmi-accent) 8%, var(--hmi-surface)); }
+.drop.disabled { opacity: .45; }
+.drop .file-pick { color: var(--hmi-accent); text-decoration: underline; cursor: pointer; font-weight: 600; }
+.drop input[type=file] { position: absolute; inline-size: 1px; block-size: 1px; opacity: 0; overflow: hidden; }
+.data-status { margin: 0; min-block-size: 1.45em; overflow-wrap: anywhere; }
+.train-fields { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 3fr) repeat(3, minmax(0, 2fr)); gap: 8px; margin-top: 4px; }
+@container (max-width: 560px) { .train-fields { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+.train-fields .field { display: grid; gap: 4px; align-content: start; }
+.train-fields input, .train-fields select { inline-size: 100%; border: 1px solid var(--hmi-border); border-radius: 8px; padding: 6px 8px; background: var(--hmi-bg); font-variant-numeric: tabular-nums; }
+.train-view { min-inline-size: 0; }
+.chart.train-chart { min-block-size: 240px; }
+.train-status { font-variant-numeric: tabular-nums; margin: 8px 0 0; }
+.train[data-state=error] .train-status { color: var(--hmi-danger); }
+.train-outcome p { margin: 6px 0 0; }
+
 .toolbar { display: flex; gap: 12px; align-items: center; justify-content: space-between; margin-bottom: 8px; flex-wrap: wrap; }
 .toolbar input { max-inline-size: 320px; }
 .pager { display: flex; align-items: center; gap: 6px; font-variant-numeric: tabular-nums; }

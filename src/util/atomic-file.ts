@@ -101,3 +101,81 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
     throw e;
   }
 }
+
+export interface AtomicDirOptions extends AtomicWriteOptions {
+  /**
+   * Whether an existing non-empty `target` with these entries may be replaced (e.g. it is an
+   * earlier output of the same kind). Default: never; an empty directory is always replaced.
+   */
+  readonly replace?: (entries: readonly string[]) => boolean;
+}
+
+/** A directory in the way of writeDirAtomic: a file, or a non-empty directory it may not replace. */
+function inTheWay(target: string, what: string): Error {
+  return Object.assign(new Error(`${target} ${what}`), { code: 'EEXIST', path: target });
+}
+
+/**
+ * Writes `files` (name -> content) as the directory `target`, so that it never exists half
+ * written: the files are written and fsynced into a temporary sibling directory, which is then
+ * renamed to `target` (parents are created). An existing empty `target` is replaced; a non-empty
+ * one only when `replace(entries)` allows it: it is moved aside, the new directory renamed in,
+ * the old one removed (should the second rename fail, the old one is put back). On any failure
+ * the temporary directory is removed and the error rethrown (EEXIST for a target in the way).
+ */
+export async function writeDirAtomic(target: string, files: Readonly<Record<string, Uint8Array | string>>, options: AtomicDirOptions = {}): Promise<void> {
+  const fsync = options.fsync ?? true;
+  const write = options.write ?? ((file: FileHandle, bytes: Uint8Array | string) => file.writeFile(bytes));
+  const [fs, path] = await Promise.all([nodeFs(), nodePath()]);
+  const parent = path.dirname(target);
+  const name = path.basename(target);
+  for (const f of Object.keys(files)) {
+    if (f.length === 0 || f !== path.basename(f) || f === '.' || f === '..') throw new Error(`writeDirAtomic: "${f}" is not a plain file name`);
+  }
+  await fs.mkdir(parent, { recursive: true });
+  const tmp = path.join(parent, tempName(name));
+  let created = false;
+  try {
+    await fs.mkdir(tmp);
+    created = true;
+    for (const [f, data] of Object.entries(files)) {
+      const fh = await fs.open(path.join(tmp, f), 'wx');
+      try {
+        await write(fh, data);
+        if (fsync) await fh.sync();
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+    }
+    if (fsync) await syncDir(fs, tmp);
+    const existing = await fs.readdir(target).catch((e: unknown) => {
+      if (errorCode(e) === 'ENOENT') return null;
+      if (errorCode(e) === 'ENOTDIR') throw inTheWay(target, 'exists and is not a directory');
+      throw e;
+    });
+    if (existing === null) {
+      await fs.rename(tmp, target);
+    } else if (existing.length === 0) {
+      // rename(2) replaces an empty directory on POSIX, not on Windows: remove it first.
+      await fs.rmdir(target);
+      await fs.rename(tmp, target);
+    } else if (options.replace?.(existing)) {
+      const old = path.join(parent, tempName(`${name}.old`));
+      await fs.rename(target, old);
+      try {
+        await fs.rename(tmp, target);
+      } catch (e) {
+        await fs.rename(old, target).catch(() => undefined);
+        throw e;
+      }
+      await fs.rm(old, { recursive: true, force: true });
+    } else {
+      throw inTheWay(target, `is a directory that is not empty (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''})`);
+    }
+    created = false;
+    if (fsync) await syncDir(fs, parent);
+  } catch (e) {
+    if (created) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+}

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/util/atomic-file.js';
+import { writeDirAtomic, writeFileAtomic } from '../../src/util/atomic-file.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -89,5 +89,54 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(join(dir, 'sub'), 'over a directory')).rejects.toMatchObject({ code: 'EISDIR' });
     expect(await readdir(dir)).toEqual(['sub']);
     expect(await readdir(join(dir, 'sub'))).toEqual(['x']);
+  });
+});
+
+describe('writeDirAtomic', () => {
+  const FILES = { 'adapter_config.json': '{"r": 4}', 'adapter_model.safetensors': version(7, 1000) };
+
+  it('creates the directory (and its parents) with every file, leaving nothing else', async () => {
+    const dir = await workDir();
+    const target = join(dir, 'a', 'b', 'out');
+    await writeDirAtomic(target, FILES);
+    expect((await readdir(target)).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect(await readFile(join(target, 'adapter_config.json'), 'utf8')).toBe('{"r": 4}');
+    expect(new Uint8Array(await readFile(join(target, 'adapter_model.safetensors')))).toEqual(version(7, 1000));
+    expect(await readdir(join(dir, 'a', 'b'))).toEqual(['out']);
+  });
+
+  it('replaces an empty directory, and a non-empty one only when allowed; otherwise EEXIST and the old one untouched', async () => {
+    const dir = await workDir();
+    const target = join(dir, 'out');
+    await mkdir(target);
+    await writeDirAtomic(target, FILES, { fsync: false });
+    const err = await writeDirAtomic(target, { 'x.txt': 'new' }).catch((e: unknown) => e as Error & { code?: string });
+    expect(err).toMatchObject({ code: 'EEXIST' });
+    expect((await readdir(target)).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    await writeDirAtomic(target, { 'adapter_config.json': '{"r": 8}', 'adapter_model.safetensors': version(8, 10) }, { replace: (entries) => entries.every((e) => e.startsWith('adapter_')) });
+    expect(await readFile(join(target, 'adapter_config.json'), 'utf8')).toBe('{"r": 8}');
+    expect(await readdir(dir)).toEqual(['out']);
+    await writeFile(join(dir, 'file'), 'x');
+    expect(await writeDirAtomic(join(dir, 'file'), FILES).catch((e: unknown) => e)).toMatchObject({ code: 'EEXIST' });
+    expect(await readFile(join(dir, 'file'), 'utf8')).toBe('x');
+  });
+
+  it('a full disk mid-write leaves no directory and no temporary litter (and an earlier output as it was)', async () => {
+    const dir = await workDir();
+    const target = join(dir, 'out');
+    const err = await writeDirAtomic(target, FILES, { write: fullDiskAfterHalf() }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ENOSPC' });
+    expect(await readdir(dir)).toEqual([]);
+    await writeDirAtomic(target, FILES);
+    const again = await writeDirAtomic(target, FILES, { write: fullDiskAfterHalf(), replace: () => true }).catch((e: unknown) => e);
+    expect(again).toMatchObject({ code: 'ENOSPC' });
+    expect(await readdir(dir)).toEqual(['out']);
+    expect(new Uint8Array(await readFile(join(target, 'adapter_model.safetensors')))).toEqual(version(7, 1000));
+  });
+
+  it('refuses file names that would leave the directory', async () => {
+    const dir = await workDir();
+    await expect(writeDirAtomic(join(dir, 'out'), { '../escape': 'x' })).rejects.toThrow(/not a plain file name/);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
