@@ -216,6 +216,10 @@ export class BertTrainGraph implements FamilyGraph {
     if (!first) encodeAdd(this.ctx, pass, a.get('dB'), a.get('g2'), a.get('dA'), R * H);
   }
 
+  async readInput(slice: TrainSlice): Promise<Float32Array> {
+    return readF32(this.ctx, this.a.get(`x${this.from}`), slice.batch.rows * this.config.hiddenSize);
+  }
+
   async readLoss(slice: TrainSlice): Promise<Float32Array> {
     return readF32(this.ctx, this.a.get('loss'), slice.batch.numSeqs);
   }

@@ -182,6 +182,10 @@ export class GptTrainGraph implements FamilyGraph {
     encodeAdd(this.ctx, pass, a.get('g1'), a.get('g2'), a.get('dA'), R * H);
   }
 
+  async readInput(slice: TrainSlice): Promise<Float32Array> {
+    return readF32(this.ctx, this.a.get(`x${this.from}`), slice.batch.rows * this.config.hiddenSize);
+  }
+
   async readLoss(slice: TrainSlice): Promise<Float32Array> {
     return readF32(this.ctx, this.a.get('loss'), slice.batch.rows);
   }

@@ -28,6 +28,8 @@ export interface FamilyGraph {
   submit(slice: TrainSlice, input: HiddenSource, train: boolean): void;
   /** The per-target losses of the last slice ([numSeqs] for hBERT, [rows] for hGPT; 0 where ignored). */
   readLoss(slice: TrainSlice): Promise<Float32Array>;
+  /** The state the last slice entered the first trained layer with, [rows, H]. */
+  readInput(slice: TrainSlice): Promise<Float32Array>;
   /** hBERT: the last slice's logits [numSeqs, numLabels]. */
   readLogits?(slice: TrainSlice): Promise<Float32Array>;
   destroy(): void;

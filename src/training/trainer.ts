@@ -28,6 +28,13 @@ export interface Hyper {
   readonly eps: number;
 }
 
+export interface SliceInput {
+  readonly source: HiddenSource;
+  release(): void;
+  /** Set when the state is worth keeping: it is handed the state the slice ran on, [rows, H]. */
+  readonly keep?: (state: Float32Array) => void;
+}
+
 /** What trains on the GPU and where a slice's input state comes from. */
 export interface TrainerParts {
   readonly ctx: GpuContext;
@@ -35,7 +42,7 @@ export interface TrainerParts {
   readonly graph: FamilyGraph;
   readonly lora: TrainableLora;
   /** The state entering the first trained layer for a slice (PLOT's combine or the embeddings); release after the submit. */
-  input(slice: TrainSlice): Promise<{ source: HiddenSource; release(): void }>;
+  input(slice: TrainSlice): Promise<SliceInput>;
   /** Resolves when the GPU may take a training slice (serving goes first). */
   turn(): Promise<void>;
   /** Throws when the job must stop (aborted, runtime disposed, device lost). */
@@ -147,7 +154,9 @@ export class Trainer {
     } finally {
       input.release();
     }
-    return this.p.graph.readLoss(slice);
+    const loss = await this.p.graph.readLoss(slice);
+    if (input.keep) input.keep(await this.p.graph.readInput(slice));
+    return loss;
   }
 
   /** hBERT accuracy or hGPT perplexity over held-out examples, and the mean loss (what breaks accuracy ties). */

@@ -10,7 +10,8 @@ import { BertTrainGraph } from '../../training/bert-graph.js';
 import { GptTrainGraph } from '../../training/gpt-graph.js';
 import type { FamilyGraph, TrainSlice } from '../../training/graph.js';
 import { TrainableLora } from '../../training/trainable-lora.js';
-import { Trainer, type TokenizedExample } from '../../training/trainer.js';
+import { Trainer, type SliceInput, type TokenizedExample } from '../../training/trainer.js';
+import { allocBuffer, writeBuffer } from '../../gpu/buffers.js';
 import { Rng } from '../../util/rng.js';
 import type { LabelledExample, TenantSpec, TrainData, TrainMetric, TrainProgress, TrainProgressCallback, TrainResult, TrainSpec } from '../api.js';
 import type { Engine } from '../engine.js';
@@ -34,6 +35,9 @@ export interface TrainingHost {
   register(spec: TenantSpec): Promise<void>;
   now(): number;
 }
+
+/** Host memory a job may keep its domain tenant's split states in (f32, per example). */
+export const SPLIT_STATE_CACHE_BYTES = 256 << 20;
 
 /** Most examples one job takes; more is a dataset for the offline trainer. */
 export const MAX_TRAIN_EXAMPLES = 100_000;
@@ -259,18 +263,47 @@ export class TrainingHead {
     }
   }
 
-  /** Where a slice's input state comes from: the domain's PLOT (as served), else the embeddings. */
-  private async inputFor(engine: Engine, p: Prepared, rows: number, maxSeqs: number, disposers: (() => void)[]): Promise<(slice: TrainSlice) => Promise<{ source: GPUBuffer | ((pass: GPUComputePassEncoder, dst: GPUBuffer) => void); release(): void }>> {
+  /**
+   * Where a slice's input state comes from: the domain's PLOT (as served), else the embeddings.
+   * A domain tenant's states are the costly part (a PLOT miss runs a window through the lower
+   * layers), and the lower layers are frozen: each example's state is kept after its first
+   * slice, up to SPLIT_STATE_CACHE_BYTES, as the offline trainer computes them once per example.
+   */
+  private async inputFor(engine: Engine, p: Prepared, rows: number, maxSeqs: number, disposers: (() => void)[]): Promise<(slice: TrainSlice) => Promise<SliceInput>> {
     const domain = p.spec.domain;
+    const { config } = this.host;
+    const H = config.hiddenSize;
     if (domain !== undefined) {
       const assembler = engine.assembler;
+      const kept = new Map<string, Float32Array>();
+      let keptBytes = 0;
+      const staging = await allocBuffer(engine.ctx, rows * H * 4, 'train-split-states');
+      disposers.push(() => staging.destroy());
       return async (slice) => {
+        const seqs = sequences(slice.batch);
+        const keys = seqs.map((ids) => ids.join(','));
+        if (keys.every((k) => kept.has(k))) {
+          const flat = new Float32Array(slice.batch.rows * H);
+          keys.forEach((k, i) => flat.set(kept.get(k)!, slice.batch.starts[i] * H));
+          writeBuffer(engine.ctx, staging, flat);
+          return { source: staging, release: () => undefined };
+        }
         // A measurement of the tenant's path, not traffic: no frequency counter moves.
-        const prepared = await assembler.prefetch(sequences(slice.batch).map((ids) => ({ ids, domain })), { record: false });
-        return { source: (pass, dst) => assembler.encode(pass, prepared, dst), release: () => assembler.release(prepared) };
+        const prepared = await assembler.prefetch(seqs.map((ids) => ({ ids, domain })), { record: false });
+        const keep =
+          keptBytes < SPLIT_STATE_CACHE_BYTES
+            ? (state: Float32Array): void => {
+                keys.forEach((k, i) => {
+                  if (kept.has(k)) return;
+                  const s = slice.batch.starts[i] * H;
+                  kept.set(k, state.slice(s, s + slice.batch.lengths[i] * H));
+                  keptBytes += slice.batch.lengths[i] * H * 4;
+                });
+              }
+            : undefined;
+        return { source: (pass, dst) => assembler.encode(pass, prepared, dst), release: () => assembler.release(prepared), ...(keep ? { keep } : {}) };
       };
     }
-    const { config } = this.host;
     const opts = { autotune: false, maxTokens: rows, maxSeqs, lowerOnly: true } as const;
     // Its own workspace: serving batches run between slices and must not overwrite the embeddings.
     const model = config.family === 'bert' ? await BertModel.create(engine.ctx, config, engine.base, opts) : await Gpt2Model.create(engine.ctx, config, engine.base, opts);
