@@ -12,9 +12,11 @@
 //   [rows*numHeads*2]: stats[2*(r*numHeads + h)] = L, [.. + 1] = D. seqs: u32, 2 per sequence:
 //   start, len (disjoint row ranges; queries and keys are the same rows).
 // Visibility: key j of a sequence is visible to its query i iff causal == 0 or j <= i.
-// Bindings: 0 uniform Params, 1 qkv, 2 dOut, 3 seqs (read), 4 dQkv, 5 stats (read_write).
+// Bindings: 0 uniform Params, 1 qkv, 2 dOut, 3 seqs (read), 4 dQkv, 5 stats (read_write);
+//   0..4 declared by the prelude.
 // Dispatch: workgroups of WG (override) invocations, grid1d(rows*numHeads, WG):
-//   item = gid.x + gid.y * nwg.x * WG, row = item / numHeads, head = item % numHeads.
+//   item = gid.x + gid.y * nwg.x * WG, row = item / numHeads, head = item % numHeads; the
+//   entry point main() is the prelude's, and calls this kernel's backward(item, row, head).
 // Algorithm: pass 1 runs the forward's online softmax over register blocks of 8 keys and
 // carries D along with it (D = sum_j e^(s_ij - m) dP_ij / l, rescaled with l), so O is never
 // formed; pass 2 recomputes s and dP per block and accumulates dQ in a private array of
@@ -23,77 +25,29 @@
 // Clamping: start and len are clamped to rows; the first sequence containing a row wins. A
 // row in no sequence gets dQ = 0 and L = D = 0. Lanes of a block past the last visible key
 // read that key's row and get weight 0, so rows inside a sequence must be finite.
-// Params must match shaders/attention_backward_key.wgsl's (src/kernels/attention-backward.ts
-// packs one block for both).
-struct Params {
-  numSeqs: u32, rows: u32, numHeads: u32, headDim: u32,
-  stride: u32, qOffset: u32, kOffset: u32, vOffset: u32,
-  causal: u32, scale: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> dOut: array<f32>;
-@group(0) @binding(3) var<storage, read> seqs: array<u32>;
-@group(0) @binding(4) var<storage, read_write> dQkv: array<f32>;
+// Composed after shaders/attention_backward_prelude.wgsl (src/kernels/attention-backward.ts),
+// shared with the key kernel: Params, bindings 0..4, WG, MAX_HEAD_DIM, the entry point (one
+// invocation per (row, head)), seqOf() (the clamped sequence lookup), rowBlock() (the 8-key
+// register blocks), qkv4() and blockDots() (the score and dP dot products of a block).
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 
-override WG: u32 = 4u;
-const MAX_HEAD_DIM = 256u;
 // Stands for -infinity: WGSL may assume finite math.
 const NEG = -3.0e38;
 
-struct Span { start: u32, len: u32, found: bool }
+// This row gives dO to dP = dO . v, the block of keys v.
+fn dpOwn(i: u32) -> f32 { return dOut[i]; }
+fn dpBlock4(rows: vec4u, off: u32) -> vec4f { return qkv4(rows, off); }
 
-fn seqOf(row: u32) -> Span {
-  for (var s = 0u; s < p.numSeqs; s++) {
-    let start = min(seqs[2u * s], p.rows);
-    let len = min(seqs[2u * s + 1u], p.rows - start);
-    if (row >= start && row - start < len) { return Span(start, len, true); }
-  }
-  return Span(0u, 0u, false);
+// Scaled scores (NEG where not visible) and dP = dO . v for one block of keys.
+fn scores(b: Block, qBase: u32, oBase: u32, kHead: u32, vHead: u32) -> Dots {
+  var t = blockDots(b, qBase, kHead, oBase, vHead);
+  t.s0 = select(vec4f(NEG), t.s0 * p.scale, b.vis0);
+  t.s1 = select(vec4f(NEG), t.s1 * p.scale, b.vis1);
+  return t;
 }
 
-// Rows (times stride) of keys j0..j0+7 of a sequence starting at `start` with keys 0..end-1
-// visible; lanes past end repeat the last visible key.
-struct Block { r0: vec4u, r1: vec4u, vis0: vec4<bool>, vis1: vec4<bool> }
-
-fn keyBlock(start: u32, end: u32, j0: u32) -> Block {
-  let j = vec4u(j0, j0 + 1u, j0 + 2u, j0 + 3u);
-  let j4 = j + 4u;
-  let last = vec4u(end - 1u);
-  return Block((start + min(j, last)) * p.stride, (start + min(j4, last)) * p.stride, j < vec4u(end), j4 < vec4u(end));
-}
-
-fn at4(base: vec4u, off: u32) -> vec4f {
-  return vec4f(qkv[base.x + off], qkv[base.y + off], qkv[base.z + off], qkv[base.w + off]);
-}
-
-// Scaled scores (NEG where not visible) and dP = dO . v for one block.
-struct Scores { s0: vec4f, s1: vec4f, dp0: vec4f, dp1: vec4f }
-
-fn scores(b: Block, qBase: u32, oBase: u32, kHead: u32, vHead: u32) -> Scores {
-  var s0 = vec4f(0.0);
-  var s1 = vec4f(0.0);
-  var dp0 = vec4f(0.0);
-  var dp1 = vec4f(0.0);
-  for (var d = 0u; d < p.headDim; d++) {
-    let qd = qkv[qBase + d];
-    let od = dOut[oBase + d];
-    s0 += qd * at4(b.r0, kHead + d);
-    s1 += qd * at4(b.r1, kHead + d);
-    dp0 += od * at4(b.r0, vHead + d);
-    dp1 += od * at4(b.r1, vHead + d);
-  }
-  return Scores(select(vec4f(NEG), s0 * p.scale, b.vis0), select(vec4f(NEG), s1 * p.scale, b.vis1), dp0, dp1);
-}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let item = gid.x + gid.y * nwg.x * WG;
-  if (item >= p.rows * p.numHeads) { return; }
-  let row = item / p.numHeads;
-  let head = item % p.numHeads;
+// One (row, head), called by the prelude's main().
+fn backward(item: u32, row: u32, head: u32) {
   let hd = p.headDim;
   let qBase = row * p.stride + p.qOffset + head * hd;
   let oBase = row * p.numHeads * hd + head * hd;
@@ -115,7 +69,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var l = 0.0;
   var dsum = 0.0;
   for (var j0 = 0u; j0 < end; j0 += 8u) {
-    let b = keyBlock(span.start, end, j0);
+    let b = rowBlock(span.start + j0, span.start + end);
     let sc = scores(b, qBase, oBase, kHead, vHead);
     let s01 = max(sc.s0, sc.s1);
     let mNew = max(m, max(max(s01.x, s01.y), max(s01.z, s01.w)));
@@ -131,12 +85,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
   var dq: array<f32, MAX_HEAD_DIM>;
   for (var j0 = 0u; j0 < end; j0 += 8u) {
-    let b = keyBlock(span.start, end, j0);
+    let b = rowBlock(span.start + j0, span.start + end);
     let sc = scores(b, qBase, oBase, kHead, vHead);
     let ds0 = select(vec4f(0.0), exp(sc.s0 - lse), b.vis0) * (sc.dp0 - D);
     let ds1 = select(vec4f(0.0), exp(sc.s1 - lse), b.vis1) * (sc.dp1 - D);
     for (var d = 0u; d < hd; d++) {
-      dq[d] += dot(ds0, at4(b.r0, kHead + d)) + dot(ds1, at4(b.r1, kHead + d));
+      dq[d] += dot(ds0, qkv4(b.r0, kHead + d)) + dot(ds1, qkv4(b.r1, kHead + d));
     }
   }
   for (var d = 0u; d < hd; d++) { dQkv[qBase + d] = dq[d] * p.scale; }

@@ -1,13 +1,15 @@
+import geluPrelude from '../../shaders/gelu_prelude.wgsl?raw';
 import code from '../../shaders/activation_backward.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 
 export const activationBackwardKernel: KernelSpec = {
   name: 'activation_backward',
-  code,
+  // The GELU derivatives are built from gelu_prelude's pieces: one GELU source.
+  code: composeWgsl(geluPrelude, code),
   bindings: ['uniform', 'read', 'read', 'storage'],
 };
 

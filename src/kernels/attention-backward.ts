@@ -1,8 +1,9 @@
+import prelude from '../../shaders/attention_backward_prelude.wgsl?raw';
 import queryCode from '../../shaders/attention_backward_query.wgsl?raw';
 import keyCode from '../../shaders/attention_backward_key.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 import { isCpuAdapter } from './adapter-kind.js';
@@ -11,21 +12,17 @@ import { isCpuAdapter } from './adapter-kind.js';
 export const ATTENTION_BACKWARD_MAX_HEAD_DIM = 256;
 
 export const attentionBackwardKernels: Readonly<Record<'query' | 'key', KernelSpec>> = {
-  query: { name: 'attention_backward_query', code: queryCode, bindings: ['uniform', 'read', 'read', 'read', 'storage', 'storage'] },
-  key: { name: 'attention_backward_key', code: keyCode, bindings: ['uniform', 'read', 'read', 'read', 'read', 'storage'] },
+  query: { name: 'attention_backward_query', code: composeWgsl(prelude, queryCode), bindings: ['uniform', 'read', 'read', 'read', 'storage', 'storage'] },
+  key: { name: 'attention_backward_key', code: composeWgsl(prelude, keyCode), bindings: ['uniform', 'read', 'read', 'read', 'storage', 'read'] },
 };
 
-export interface AttentionBackwardArgs {
-  /** Forward inputs: q of row r head h at qkv[r*stride + qOffset + h*headDim ..], k at kOffset, v at vOffset. */
-  qkv: BufferRef;
-  /** [rows, numHeads*headDim]: the gradient of the attention output. */
-  dOut: BufferRef;
-  /** [rows, stride]: q/k/v gradients written at the same offsets; other columns untouched (overwrite, not accumulate). */
-  dQkv: BufferRef;
-  /** f32 scratch >= rows*numHeads*2: per (row, head) the softmax log-sum-exp L and D = sum_j P_ij dP_ij. */
-  stats: BufferRef;
-  /** u32, 2 per sequence: (start, len); disjoint row ranges, self-attention within each. */
-  seqs: BufferRef;
+/**
+ * The shape and column layout of the two kernels' inputs, shared with the CPU reference
+ * (./cpu/attention-backward.ts): rows [rows, stride], q of row r head h at
+ * r*stride + qOffset + h*headDim .. +headDim, k at kOffset, v at vOffset.
+ */
+export interface AttentionBackwardShape {
+  /** Sequences in seqs (2 u32 each). */
   numSeqs: number;
   rows: number;
   numHeads: number;
@@ -36,6 +33,19 @@ export interface AttentionBackwardArgs {
   vOffset: number;
   /** Key j visible to query i iff j <= i (positions within the sequence). */
   causal: boolean;
+}
+
+export interface AttentionBackwardArgs extends AttentionBackwardShape {
+  /** Forward inputs: q of row r head h at qkv[r*stride + qOffset + h*headDim ..], k at kOffset, v at vOffset. */
+  qkv: BufferRef;
+  /** [rows, numHeads*headDim]: the gradient of the attention output. */
+  dOut: BufferRef;
+  /** [rows, stride]: q/k/v gradients written at the same offsets; other columns untouched (overwrite, not accumulate). */
+  dQkv: BufferRef;
+  /** f32 scratch >= rows*numHeads*2: per (row, head) the softmax log-sum-exp L and D = sum_j P_ij dP_ij. */
+  stats: BufferRef;
+  /** u32, 2 per sequence: (start, len); disjoint row ranges, self-attention within each. */
+  seqs: BufferRef;
   /** Invocations per workgroup; by default 4 (one SIMD group) on CPU adapters, 64 on GPUs. */
   workgroupSize?: number;
 }
@@ -108,7 +118,7 @@ export function encodeAttentionBackward(ctx: GpuContext, pass: GPUComputePassEnc
   dispatch(ctx, pass, attentionBackwardKernels.key, {
     constants: { WG: wg },
     params,
-    buffers: [a.qkv, a.dOut, a.seqs, a.stats, a.dQkv],
+    buffers: [a.qkv, a.dOut, a.seqs, a.dQkv, a.stats],
     workgroups,
   });
 }

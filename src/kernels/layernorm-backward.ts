@@ -1,14 +1,15 @@
+import statsPrelude from '../../shaders/layernorm_stats_prelude.wgsl?raw';
 import code from '../../shaders/layernorm_backward.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 import { rowReductionWorkgroup } from './adapter-kind.js';
 
 export const layerNormBackwardKernel: KernelSpec = {
   name: 'layernorm_backward',
-  code,
+  code: composeWgsl(statsPrelude, code),
   bindings: ['uniform', 'read', 'read', 'read', 'storage'],
 };
 

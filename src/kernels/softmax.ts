@@ -1,12 +1,13 @@
+import statsPrelude from '../../shaders/softmax_stats_prelude.wgsl?raw';
 import code from '../../shaders/softmax.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { requireElements, requireInts, requireUnaliased } from './check-shapes.js';
 import { rowReductionWorkgroup } from './adapter-kind.js';
 
-export const softmaxKernel: KernelSpec = { name: 'softmax', code, bindings: ['uniform', 'read', 'storage'] };
+export const softmaxKernel: KernelSpec = { name: 'softmax', code: composeWgsl(statsPrelude, code), bindings: ['uniform', 'read', 'storage'] };
 
 export interface SoftmaxArgs {
   x: BufferRef;

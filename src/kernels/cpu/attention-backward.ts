@@ -1,16 +1,9 @@
-/** The layout of shaders/attention_backward_*.wgsl's inputs (see src/kernels/attention-backward.ts). */
-export interface AttentionBackwardLayout {
+import type { AttentionBackwardShape } from '../attention-backward.js';
+
+/** The layout of shaders/attention_backward_*.wgsl's inputs, with the sequences on the CPU. */
+export interface AttentionBackwardLayout extends AttentionBackwardShape {
   /** u32 pairs (start, len) per sequence. */
   seqs: ArrayLike<number>;
-  numSeqs: number;
-  rows: number;
-  numHeads: number;
-  headDim: number;
-  stride: number;
-  qOffset: number;
-  kOffset: number;
-  vOffset: number;
-  causal: boolean;
 }
 
 export interface AttentionForwardResult {

@@ -1,3 +1,5 @@
+import { layerNormRowStats } from './layernorm.js';
+
 /**
  * CPU reference of shaders/layernorm_backward.wgsl (f64): the gradient of
  * y = LayerNorm(x) * gamma + beta (biased variance) with respect to x, given dy; plus dxIn
@@ -16,13 +18,7 @@ export function layerNormBackwardRef(
   const xhat = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
-    let mean = 0;
-    for (let c = 0; c < cols; c++) mean += x[base + c];
-    mean /= cols;
-    let variance = 0;
-    for (let c = 0; c < cols; c++) variance += (x[base + c] - mean) ** 2;
-    variance /= cols;
-    const inv = 1 / Math.sqrt(variance + eps);
+    const { mean, inv } = layerNormRowStats(x, base, cols, eps);
     let meanG = 0;
     let meanGx = 0;
     for (let c = 0; c < cols; c++) {
