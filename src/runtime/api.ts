@@ -288,7 +288,8 @@ export interface TrainSpec {
   readonly batchSize?: number;
   /**
    * Most tokens of one GPU slice of a step (a step is several slices, gradients accumulated):
-   * what bounds how long serving waits behind training. Default: the runtime's tokenBudget.
+   * what bounds how long a serving request arriving during a slice waits. Default: 128 (at most
+   * the runtime's tokenBudget); an hBERT slice always holds at least the model's positions.
    */
   readonly batchTokens?: number;
   /** Initialization and example order; the same seed and data give the same adapter bytes on one device. Default 0. */

@@ -96,6 +96,11 @@ export class Pipeline<R, S = undefined> {
     if (!this.stopped) this.kick();
   }
 
+  /** Requests are queued or a batch is being formed, loaded or run. */
+  get busy(): boolean {
+    return this.running !== null || this.queue.size > 0;
+  }
+
   /** Resolves once the loop has nothing left to do. */
   idle(): Promise<void> {
     return this.running ?? Promise.resolve();

@@ -42,6 +42,11 @@ import { TrainingHead } from './heads/training-head.js';
 import type { AdmittedRequest, HeadFactory, HeadHost, TaskHead } from './task-head.js';
 import { TenantRegistry, type RegistryHooks } from './tenant-registry.js';
 
+/** Longest a training slice defers to serving work before it takes its turn anyway. */
+const TRAINING_MAX_WAIT_MS = 1500;
+/** How often a deferred slice looks again (a timer, so the serving loop's I/O and timers run). */
+const TRAINING_POLL_MS = 4;
+
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** What a batch's stage produced, and on which engine (a device loss invalidates it). */
@@ -165,8 +170,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       tokenBudget: spec.tokenBudget,
       engine: () => this.engine,
       hasDomain: (id) => this.domainState.has(id),
-      // Serving first: a slice waits for whatever serving work is already on the GPU queue.
-      turn: () => this.engine.ctx.device.queue.onSubmittedWorkDone(),
+      turn: () => this.trainingTurn(),
       alive: () => this.alive(),
       register: (t) => this.registry.add([t], hooks),
       now,
@@ -393,6 +397,20 @@ export class HmiRuntime implements HmiRuntimeApi {
     const head = this.head;
     if (!head.score) return Promise.reject(this.unsupported('scoring', 'hGPT'));
     return this.refused(() => head.score!(tenantId, input));
+  }
+
+  /**
+   * Serving first: a training slice runs once no serving request is queued or running and the GPU
+   * has finished what was submitted, or once it has waited TRAINING_MAX_WAIT_MS (a saturated
+   * runtime still trains, a slice per wait). A request arriving during a slice waits for it, so
+   * slices are kept short (TrainSpec.batchTokens).
+   */
+  private async trainingTurn(): Promise<void> {
+    const start = now();
+    while ((this.pipeline.busy || this.head.busy()) && now() - start < TRAINING_MAX_WAIT_MS) {
+      await new Promise((r) => setTimeout(r, TRAINING_POLL_MS));
+    }
+    await this.engine.ctx.device.queue.onSubmittedWorkDone();
   }
 
   private train(spec: TrainSpec, onProgress?: TrainProgressCallback): Promise<TrainResult> {

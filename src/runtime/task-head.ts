@@ -59,6 +59,8 @@ export interface TaskHead<P extends HeadParts = HeadParts> {
   discard(engine: Engine<P>, staged: unknown): void;
   /** Requests past admission that still wait to run (they count against maxQueue). */
   waiting(): number;
+  /** Whether requests are running or waiting in the head itself (past admission): serving work a training slice must not delay. */
+  busy(): boolean;
   /** The tenant was removed: end its running requests with `error`. */
   removed(tenantId: string, error: unknown): void;
   /** The runtime is being disposed: end every running request with `error`. */

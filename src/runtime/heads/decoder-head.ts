@@ -506,6 +506,7 @@ export function decoderHead(host: HeadHost<Gpt2Config>, options: RuntimeOptions)
     },
     discard: () => undefined,
     waiting: () => lane?.batcher.waitingCount ?? 0,
+    busy: () => (lane?.batcher.activeCount ?? 0) + (lane?.batcher.waitingCount ?? 0) > 0,
     removed(tenantId, error) {
       for (const l of live) if (l.tenantId === tenantId) end(l, error);
     },

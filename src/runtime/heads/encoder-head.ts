@@ -88,6 +88,8 @@ export function encoderHead(host: HeadHost<BertConfig>, _options: RuntimeOptions
     },
     discard: (engine, staged) => engine.head.executor.discard(staged as StagedPlot | undefined),
     waiting: () => 0,
+    // Batches run on the admission path: nothing runs in the head between them.
+    busy: () => false,
     // A removed tenant's running batch finishes; its queued requests are rejected by the core.
     removed: () => undefined,
     stop: () => undefined,

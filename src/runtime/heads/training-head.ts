@@ -39,6 +39,12 @@ export interface TrainingHost {
 /** Host memory a job may keep its domain tenant's split states in (f32, per example). */
 export const SPLIT_STATE_CACHE_BYTES = 256 << 20;
 
+/**
+ * Default tokens of a slice: a serving request arriving while one runs waits for it, so a slice
+ * should cost about what a serving batch does (a training token costs ~3 forward tokens).
+ */
+export const DEFAULT_SLICE_TOKENS = 128;
+
 /** Most examples one job takes; more is a dataset for the offline trainer. */
 export const MAX_TRAIN_EXAMPLES = 100_000;
 
@@ -144,7 +150,7 @@ export class TrainingHead {
     const learningRate = positiveNumber('learningRate', spec.learningRate, DEFAULTS.learningRate);
     const weightDecay = positiveNumber('weightDecay', spec.weightDecay, DEFAULTS.weightDecay, true);
     const batchSize = positiveInt('batchSize', spec.batchSize, config.family === 'bert' ? 32 : 8, 4096);
-    const batchTokens = positiveInt('batchTokens', spec.batchTokens, this.host.tokenBudget, 1 << 20);
+    const batchTokens = positiveInt('batchTokens', spec.batchTokens, Math.min(this.host.tokenBudget, DEFAULT_SLICE_TOKENS), 1 << 20);
     if (spec.seed !== undefined && (!Number.isInteger(spec.seed) || spec.seed < 0 || spec.seed > 0xffffffff)) throw new InvalidInputError(`seed must be an integer in 0..2^32-1, got ${String(spec.seed)}`);
     const seed = spec.seed ?? DEFAULTS.seed;
     const targets = spec.targets ?? LORA_TARGETS[config.family];
