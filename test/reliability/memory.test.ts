@@ -61,4 +61,30 @@ describe('no memory growth', () => {
     expect(tracker.liveBuffers()).toEqual([]);
     rt = undefined;
   });
+
+  it('training leaves GPU buffers at their baseline, finished or aborted, with or without a domain', async () => {
+    tracker = trackGpu(gpu);
+    rt = (await createRuntime({ gpu: tracker.gpu, model: dir, store: new MemoryTenantStore(), autotune: false })) as HmiRuntime;
+    await rt.domains.add({ id: 'walks' });
+    const data = TEXTS.map((text, i) => ({ text, label: i % 2 ? 'a' : 'b' }));
+    // A first job compiles the pipelines and sizes the PLOT cache: the baseline comes after it.
+    await rt.tenants.train({ id: 'warm', data, epochs: 1, batchSize: 2 });
+    await rt.tenants.train({ id: 'warm-domain', domain: 'walks', data, epochs: 1, batchSize: 2 });
+    const baseBuffers = tracker.live();
+    const baseBytes = tracker.liveBytes();
+    await rt.tenants.train({ id: 't1', data, epochs: 2, batchSize: 2 });
+    await rt.tenants.train({ id: 't2', domain: 'walks', data, epochs: 2, batchSize: 2 });
+    const controller = new AbortController();
+    await expect(
+      rt.tenants.train({ id: 't3', domain: 'walks', data, epochs: 3, batchSize: 2, signal: controller.signal }, (p) => {
+        if (p.step === 1) controller.abort();
+      }),
+    ).rejects.toThrow();
+    // Registering t1 and t2 pages them into the pool only when they are asked for: none were.
+    expect(tracker.live()).toBe(baseBuffers);
+    expect(tracker.liveBytes()).toBe(baseBytes);
+    await rt.dispose();
+    expect(tracker.liveBuffers()).toEqual([]);
+    rt = undefined;
+  });
 });
