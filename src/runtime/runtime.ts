@@ -400,14 +400,17 @@ export class HmiRuntime implements HmiRuntimeApi {
   }
 
   /**
-   * Serving first: a training slice runs once no serving request is queued or running and the GPU
-   * has finished what was submitted, or once it has waited TRAINING_MAX_WAIT_MS (a saturated
-   * runtime still trains, a slice per wait). A request arriving during a slice waits for it, so
-   * slices are kept short (TrainSpec.batchTokens).
+   * Serving first. A training part (one layer's forward or backward of a slice) runs at once when
+   * no serving request is queued or running; otherwise after serving has made progress (a batch's
+   * requests or a decode step's tokens served), so under saturation the two alternate, or after
+   * TRAINING_MAX_WAIT_MS. Either way after the GPU has finished what was submitted. A request
+   * arriving during a part waits for that part only.
    */
   private async trainingTurn(): Promise<void> {
     const start = now();
-    while ((this.pipeline.busy || this.head.busy()) && now() - start < TRAINING_MAX_WAIT_MS) {
+    const served = (): number => this.metricsState.requestsServed + this.metricsState.tokensServed;
+    const before = served();
+    while ((this.pipeline.busy || this.head.busy()) && served() === before && now() - start < TRAINING_MAX_WAIT_MS) {
       await new Promise((r) => setTimeout(r, TRAINING_POLL_MS));
     }
     await this.engine.ctx.device.queue.onSubmittedWorkDone();

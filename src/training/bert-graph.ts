@@ -16,7 +16,7 @@ import type { BertConfig } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, stageSequences, submitSlice, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
 
 interface Norm {
@@ -125,7 +125,7 @@ export class BertTrainGraph implements FamilyGraph {
     writeBuffer(this.ctx, a.get('ident'), Uint32Array.from({ length: R }, (_, i) => i));
   }
 
-  submit(slice: TrainSlice, input: HiddenSource, train: boolean): void {
+  parts(slice: TrainSlice, input: HiddenSource, train: boolean): (() => void)[] {
     const b = slice.batch;
     if (b.rows > this.maxRows || b.numSeqs > this.maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${this.maxRows} / ${this.maxSeqs}`);
     const a = this.a;
@@ -133,11 +133,13 @@ export class BertTrainGraph implements FamilyGraph {
     writeBuffer(this.ctx, a.get('clsRows'), Uint32Array.from(b.starts));
     writeBuffer(this.ctx, a.get('labels'), slice.targets);
     // Only the [CLS] rows get an output gradient from the head: the rest of dA must be zero.
-    submitSlice(this.ctx, a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, train ? [a.get('dA')] : [], (pass) => {
-      for (const L of this.layers) this.forwardLayer(pass, L, slice);
-      this.head(pass, slice, train);
-      if (train) for (let i = this.layers.length - 1; i >= 0; i--) this.backwardLayer(pass, this.layers[i], slice, i === 0);
-    });
+    const n = this.layers.length;
+    const steps = [
+      ...this.layers.map((L) => (pass: GPUComputePassEncoder) => this.forwardLayer(pass, L, slice)),
+      (pass: GPUComputePassEncoder) => this.head(pass, slice, train),
+      ...(train ? this.layers.map((_, k) => (pass: GPUComputePassEncoder) => this.backwardLayer(pass, this.layers[n - 1 - k], slice, k === n - 1)) : []),
+    ];
+    return sliceParts(this.ctx, a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, train ? [a.get('dA')] : [], steps);
   }
 
   private u(lin: TrainLinear): GPUBuffer | null {

@@ -12,7 +12,7 @@ import type { Gpt2Config } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, stageSequences, submitSlice, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
 
 interface Norm {
@@ -107,16 +107,18 @@ export class GptTrainGraph implements FamilyGraph {
     await a.add('seqs2', this.maxSeqs * 2);
   }
 
-  submit(slice: TrainSlice, input: HiddenSource, train: boolean): void {
+  parts(slice: TrainSlice, input: HiddenSource, train: boolean): (() => void)[] {
     const b = slice.batch;
     if (b.rows > this.maxRows || b.numSeqs > this.maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${this.maxRows} / ${this.maxSeqs}`);
     stageSequences(this.ctx, this.a, b);
     writeBuffer(this.ctx, this.a.get('labels'), slice.targets);
-    submitSlice(this.ctx, this.a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, [], (pass) => {
-      for (const B of this.blocks) this.forwardBlock(pass, B, slice);
-      this.head(pass, slice, train);
-      if (train) for (let i = this.blocks.length - 1; i >= 0; i--) this.backwardBlock(pass, this.blocks[i], slice, i === 0);
-    });
+    const n = this.blocks.length;
+    const steps = [
+      ...this.blocks.map((B) => (pass: GPUComputePassEncoder) => this.forwardBlock(pass, B, slice)),
+      (pass: GPUComputePassEncoder) => this.head(pass, slice, train),
+      ...(train ? this.blocks.map((_, k) => (pass: GPUComputePassEncoder) => this.backwardBlock(pass, this.blocks[n - 1 - k], slice, k === n - 1)) : []),
+    ];
+    return sliceParts(this.ctx, this.a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, [], steps);
   }
 
   private u(lin: TrainLinear): GPUBuffer | null {

@@ -21,11 +21,12 @@ export interface FamilyGraph {
   /** Bytes of the activations, gradients and scratch it holds. */
   readonly bytes: number;
   /**
-   * Encodes and submits one slice: `input` writes the state entering the first trained layer
-   * (PLOT's combine, or a copy of the embeddings), then the forward and the loss, then, when
-   * `train`, the backward (gradients accumulate into the trainable's `grads`).
+   * One slice as submits to run in order: the first writes the state entering the first trained
+   * layer (`input`: PLOT's combine, or a copy of the embeddings), then come each layer's forward,
+   * the loss and, when `train`, each layer's backward (gradients accumulate into the trainable's
+   * `grads`). Serving work may run between them.
    */
-  submit(slice: TrainSlice, input: HiddenSource, train: boolean): void;
+  parts(slice: TrainSlice, input: HiddenSource, train: boolean): (() => void)[];
   /** The per-target losses of the last slice ([numSeqs] for hBERT, [rows] for hGPT; 0 where ignored). */
   readLoss(slice: TrainSlice): Promise<Float32Array>;
   /** The state the last slice entered the first trained layer with, [rows, H]. */

@@ -184,16 +184,23 @@ export function encodeSelfAttentionBackward(ctx: GpuContext, pass: GPUComputePas
 }
 
 /**
- * One slice's command buffer: the input state copied into `x0` (or written by the input's own
- * encoder inside the pass), `clear` zeroed, then `encode`'s dispatches in one pass, one submit.
+ * A slice as a list of submits, run in order: the first copies the input state into `x0` (or
+ * writes it with the input's own encoder), zeroes `clear` and runs `steps[0]`; each later one runs
+ * its step. Between them the caller may let serving work run (its buffers are not these), so a
+ * request arriving during a slice waits for one layer's work, not the whole slice. The dispatches
+ * and their order are those of one submit: the results are the same bits.
  */
-export function submitSlice(ctx: GpuContext, x0: GPUBuffer, bytes: number, input: HiddenSource, clear: readonly GPUBuffer[], encode: (pass: GPUComputePassEncoder) => void): void {
-  const enc = ctx.device.createCommandEncoder();
-  if (!(input instanceof Function)) enc.copyBufferToBuffer(input, 0, x0, 0, bytes);
-  for (const b of clear) enc.clearBuffer(b);
-  const pass = enc.beginComputePass();
-  if (input instanceof Function) input(pass, x0);
-  encode(pass);
-  pass.end();
-  ctx.submit([enc.finish()]);
+export function sliceParts(ctx: GpuContext, x0: GPUBuffer, bytes: number, input: HiddenSource, clear: readonly GPUBuffer[], steps: readonly ((pass: GPUComputePassEncoder) => void)[]): (() => void)[] {
+  return steps.map((step, i) => () => {
+    const enc = ctx.device.createCommandEncoder();
+    if (i === 0) {
+      if (!(input instanceof Function)) enc.copyBufferToBuffer(input, 0, x0, 0, bytes);
+      for (const b of clear) enc.clearBuffer(b);
+    }
+    const pass = enc.beginComputePass();
+    if (i === 0 && input instanceof Function) input(pass, x0);
+    step(pass);
+    pass.end();
+    ctx.submit([enc.finish()]);
+  });
 }

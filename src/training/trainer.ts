@@ -149,10 +149,23 @@ export class Trainer {
     await this.p.turn();
     this.p.check();
     const input = await this.p.input(slice);
+    const parts = this.p.graph.parts(slice, input.source, train);
+    let released = false;
     try {
-      this.p.graph.submit(slice, input.source, train);
+      for (let i = 0; i < parts.length; i++) {
+        if (i > 0) {
+          // Between layers too: a serving request arriving now waits for one layer's work at most.
+          await this.p.turn();
+          this.p.check();
+        }
+        parts[i]();
+        if (i === 0) {
+          input.release();
+          released = true;
+        }
+      }
     } finally {
-      input.release();
+      if (!released) input.release();
     }
     const loss = await this.p.graph.readLoss(slice);
     if (input.keep) input.keep(await this.p.graph.readInput(slice));
