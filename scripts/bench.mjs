@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench [-- <scenario>...] [--node] [--full] [--requests=N] [--slices=N]
 //   [--tenants=1,100,...] [--sequential=..] [--merged=..] [--cold=N] [--generate=..] [--generate-requests=N]
-//   [--accuracy-n=N] [--accuracy-windows=N] [--accuracy-style-windows=N] [--bundle=DIR]`
+//   [--train-batch-tokens=N]
+//   [--accuracy-n=N] [--accuracy-windows=N] [--accuracy-style-windows=N]
+//   [--accuracy-train=0|1] [--accuracy-train-n=N] [--accuracy-train-test-n=N] [--bundle=DIR]`
 //
 // Runtime scenarios (multiTenantOverhead, vsSequential, vsMergedSwap, prefetchHidden,
-// memoryPerTenant; slots generate, plotSpeedup, vsTfjs) are TypeScript modules under
+// memoryPerTenant, trainWhileServing; slots generate, plotSpeedup, vsTfjs) are TypeScript modules under
 // bench/scenarios/, run by bench/lib/driver.ts either in headless system Chromium (the page
 // bench/runtime/index.html served by Vite; the default) or, with --node, in this process on
 // Dawn (tsx compiles them; bin/wgsl-hook.mjs serves the shader imports).
@@ -15,7 +17,11 @@
 // `accuracy` (only when named) measures what HMI costs in accuracy on the shipped bundle
 // (public/models/, or --bundle=DIR): training/data.mjs's test splits built here (at most
 // --accuracy-n examples per task), the runtime half in bench/accuracy/ in Chromium (or, with
-// --node, here on Dawn), into bench/results/accuracy.{json,md}.
+// --node, here on Dawn), into bench/results/accuracy.{json,md}. Its `trained` column (spam;
+// the tasks of bench/accuracy/offline-subsets.json) trains a tenant with runtime.tenants.train
+// on the offline adapter's data (the long part: --accuracy-train=0 skips it; --accuracy-train-n=N
+// trains on N of those examples, a plumbing check whose report goes to bench/results/tmp/) and
+// scores it and the shipped tenant on --accuracy-train-test-n test examples (default: all).
 // `realsize` (only when named) generates random F16 checkpoints in the shapes of BERT-base and
 // GPT-2 small once into bench/realsize-models/ (gitignored), loads them under a 128 MiB buffer
 // cap in Node (Dawn) and then in Chromium (bench/realsize/, the models fetched from Vite; not
@@ -194,6 +200,13 @@ function browserSession() {
   };
 }
 
+/** `--flag=1` / `--flag=0` (also true/false, yes/no). */
+function booleanFlag(flag, v) {
+  if (['1', 'true', 'yes'].includes(v)) return true;
+  if (['0', 'false', 'no'].includes(v)) return false;
+  throw new Error(`${flag} must be 1 or 0, got ${v}`);
+}
+
 function positiveInt(flag, v) {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
@@ -226,7 +239,8 @@ async function runAccuracyBench(session, flags, command) {
   const sizes = { ...accuracy.DEFAULT_ACCURACY_SIZES, ...flags.accuracy };
   // Checked before any work: the page reads the bundle over HTTP.
   const bundleUrl = flags.node ? null : `${servedPath(bundle, { asIs: true })}/`;
-  console.log(`\n=== bench accuracy: bundle ${bundle}; at most ${sizes.n} test examples per task, ${sizes.windows} windows of held-out speeches, ${sizes.styleWindows} per style tenant`);
+  const trainLine = sizes.train ? `; trained column on ${sizes.trainN ?? 'all the offline'} train examples, compared on ${sizes.trainTestN === accuracy.DEFAULT_ACCURACY_SIZES.trainTestN ? 'the whole test split' : `at most ${sizes.trainTestN} test examples`}` : '; no trained column';
+  console.log(`\n=== bench accuracy: bundle ${bundle}; at most ${sizes.n} test examples per task, ${sizes.windows} windows of held-out speeches, ${sizes.styleWindows} per style tenant${trainLine}`);
   const started = Date.now();
   const prepared = await accuracy.prepareAccuracy(bundle, sizes, data, shapes, (m) => console.log(`  ${m}`));
   let run;
@@ -239,11 +253,13 @@ async function runAccuracyBench(session, flags, command) {
     writeFileSync(inputFile, JSON.stringify(prepared.input));
     const { browser, baseUrl } = await session.get();
     const query = new URLSearchParams({ input: servedPath(inputFile), bundle: bundleUrl });
-    run = await runPage(browser, baseUrl, 'accuracy', `/bench/accuracy/index.html?${query}`, 60 * 60_000);
+    // The trained column alone can take most of an hour on SwiftShader.
+    run = await runPage(browser, baseUrl, 'accuracy', `/bench/accuracy/index.html?${query}`, (sizes.train ? 4 : 1) * 60 * 60_000);
   }
   // Only a run on the shipped bundle is bench/results/accuracy (what the README quotes); --node
   // adds -node as latest-node does, and another bundle's run goes to tmp/, never committed.
-  const dir = bundle === resolve(root, 'public/models') ? resultsDir : resolve(resultsDir, 'tmp');
+  // A trained column on fewer examples than the offline adapter's is a plumbing check: tmp/ too.
+  const dir = bundle === resolve(root, 'public/models') && !(sizes.train && sizes.trainN !== null) ? resultsDir : resolve(resultsDir, 'tmp');
   const base = `accuracy${flags.node ? '-node' : ''}`;
   const table = await accuracy.writeAccuracyReport(dir, base, prepared, run, { command, bundle: relative(root, bundle) || bundle });
   console.log(`\n${table}\nwrote ${resolve(dir, `${base}.json`)}, ${base}.md (${Math.round((Date.now() - started) / 1000)} s)`);
@@ -286,10 +302,14 @@ function parseArgs(argv, bench) {
     else if (k === '--cold') opts.coldTenants = Number(v);
     else if (k === '--generate') opts.generateTenants = list(v);
     else if (k === '--generate-requests') opts.generateRequests = Number(v);
+    else if (k === '--train-batch-tokens') opts.trainBatchTokens = positiveInt(k, v);
     else if (k === '--kernels') flags.kernels = v;
     else if (k === '--accuracy-n') flags.accuracy.n = positiveInt(k, v);
     else if (k === '--accuracy-windows') flags.accuracy.windows = positiveInt(k, v);
     else if (k === '--accuracy-style-windows') flags.accuracy.styleWindows = positiveInt(k, v);
+    else if (k === '--accuracy-train') flags.accuracy.train = booleanFlag(k, v);
+    else if (k === '--accuracy-train-n') flags.accuracy.trainN = positiveInt(k, v);
+    else if (k === '--accuracy-train-test-n') flags.accuracy.trainTestN = positiveInt(k, v);
     else if (k === '--bundle') flags.bundle = resolve(v);
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else names.push(a);

@@ -10,8 +10,8 @@ import { directorySource, loadModel, type LoadedModel } from '../../src/formats/
 import type { HmiTokenizer } from '../../src/formats/tokenizer.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import { readBundleIndex, type BundleIndex } from '../../src/runtime/bundle.js';
-import { buildAccuracyInput, type AccuracyDataModule, type AccuracyInput, type AccuracyShapesModule, type AccuracySizes, type DataTask } from '../lib/accuracy-input.js';
-import { buildAccuracyReport, accuracyMarkdown, accuracyText, type BowResult } from '../lib/accuracy-report.js';
+import { buildAccuracyInput, buildTrainInputs, type AccuracyDataModule, type AccuracyInput, type AccuracyShapesModule, type AccuracySizes, type DataTask, type OfflineSubsets } from '../lib/accuracy-input.js';
+import { buildAccuracyReport, accuracyMarkdown, accuracyText, type BowResult, type OfflineTask } from '../lib/accuracy-report.js';
 import { runAccuracy, type AccuracyRun } from '../lib/accuracy.js';
 import { accuracyOf, bagOf, chooseBow, predictBow, type Bag } from '../lib/bow.js';
 
@@ -31,6 +31,36 @@ async function manifestBow(bundle: string): Promise<Record<string, number>> {
     const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8')) as { metrics?: { bow?: Record<string, { test_accuracy?: unknown }> } };
     const out: Record<string, number> = {};
     for (const [task, m] of Object.entries(manifest.metrics?.bow ?? {})) if (typeof m?.test_accuracy === 'number') out[task] = m.test_accuracy;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** bench/accuracy/offline-subsets.json (training/py/offline_subset.py): the offline adapters' training examples and hyper-parameters. */
+export async function readOfflineSubsets(file = new URL('./offline-subsets.json', import.meta.url)): Promise<OfflineSubsets> {
+  const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<OfflineSubsets>;
+  if (!parsed || typeof parsed.tasks !== 'object' || parsed.tasks === null) throw new Error(`${String(file)}: no "tasks" object`);
+  return parsed as OfflineSubsets;
+}
+
+/** The offline task stage of the manifest (stages["task-<task>"].hplm): its validation accuracy per epoch, if present. */
+async function manifestTasks(bundle: string): Promise<Record<string, OfflineTask>> {
+  type Stage = { stage?: unknown; task?: unknown; seconds?: unknown; hplm?: { validation_accuracy?: unknown; history?: { epoch: number; validation_accuracy: number }[]; train_examples?: unknown } };
+  try {
+    const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8')) as { stages?: Record<string, Stage> };
+    const out: Record<string, OfflineTask> = {};
+    for (const st of Object.values(manifest.stages ?? {})) {
+      const h = st.hplm;
+      if (st.stage !== 'task' || typeof st.task !== 'string' || !h || typeof h.validation_accuracy !== 'number') continue;
+      out[st.task] = {
+        validationAccuracy: h.validation_accuracy,
+        history: (h.history ?? []).map((e) => ({ epoch: e.epoch, validationAccuracy: e.validation_accuracy })),
+        trainExamples: typeof h.train_examples === 'number' ? h.train_examples : null,
+        // The stage trains the full and the hPLM adapters together: its seconds are both's.
+        stageSeconds: typeof st.seconds === 'number' ? st.seconds : null,
+      };
+    }
     return out;
   } catch {
     return {};
@@ -84,6 +114,8 @@ export async function bowFloor(tasks: readonly DataTask[], input: AccuracyInput,
 export interface PreparedAccuracy {
   readonly input: AccuracyInput;
   readonly bow: Record<string, BowResult>;
+  /** The manifest's offline figures of the trained column's tasks. */
+  readonly offline: Record<string, OfflineTask>;
 }
 
 /** Everything of the benchmark that runs in Node whatever runs the runtime: the input and the bag-of-words floor. */
@@ -99,11 +131,17 @@ export async function prepareAccuracy(bundle: string, sizes: AccuracySizes, data
   log(`reading training/data.mjs (test splits) and tokenizing with the bundle's tokenizers`);
   const all = data.loadAll();
   const tasks = data.classificationTasks(all);
-  const input = buildAccuracyInput(data, { speeches: all.speeches, tasks }, sizes, { encode: (text) => gpt.tokenizer.encode(text), eos, maxPositions: gpt.config.maxPositions }, styleTenants);
+  const base = buildAccuracyInput(data, { speeches: all.speeches, tasks }, sizes, { encode: (text) => gpt.tokenizer.encode(text), eos, maxPositions: gpt.config.maxPositions }, styleTenants);
+  const train = sizes.train ? buildTrainInputs(data, tasks, await readOfflineSubsets(), sizes) : [];
+  const input: AccuracyInput = { ...base, train };
   for (const t of input.tasks) log(`${t.task}: ${t.texts.length} of ${t.testExamples} test examples`);
+  for (const t of train) {
+    log(`${t.task} trained: ${t.data.length} of the offline ${t.offlineExamples} train examples (of ${t.trainExamples}), ${t.validation.length} of ${t.validationExamples} validation, then ${t.test.texts.length} of ${t.test.testExamples} test examples`);
+  }
+  if (!sizes.train) log('trained column skipped (--accuracy-train=0)');
   log(`perplexity: ${input.generation.heldOut.windows.length} of ${input.generation.heldOut.windowsAvailable} windows of ${input.generation.windowTokens} tokens; ${input.generation.style.length} style tenants`);
   const bow = await bowFloor(tasks, input, bert, shapes, await manifestBow(bundle), log);
-  return { input, bow };
+  return { input, bow, offline: await manifestTasks(bundle) };
 }
 
 /** The runtime half in this process, on Dawn. */
@@ -119,7 +157,7 @@ export async function writeAccuracyReport(
   run: AccuracyRun,
   meta: { readonly command: string; readonly bundle: string },
 ): Promise<string> {
-  const report = buildAccuracyReport(prepared.input, run, prepared.bow, { ...meta, date: new Date().toISOString() });
+  const report = buildAccuracyReport(prepared.input, run, prepared.bow, { ...meta, date: new Date().toISOString() }, prepared.offline);
   await mkdir(resultsDir, { recursive: true });
   await writeFile(join(resultsDir, `${base}.json`), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(resultsDir, `${base}.md`), accuracyMarkdown(report));

@@ -21,6 +21,49 @@ export interface BowResult {
   readonly training: number | null;
 }
 
+/** The offline adapter's training figures (public/models/manifest.json stages["task-<task>"].hplm). */
+export interface OfflineTask {
+  readonly validationAccuracy: number;
+  readonly history: readonly { readonly epoch: number; readonly validationAccuracy: number }[];
+  readonly trainExamples: number | null;
+  /** The whole offline task stage (full and hPLM adapters together). */
+  readonly stageSeconds: number | null;
+}
+
+/** The `trained` column's job and its comparison with the shipped (offline-trained) tenant. */
+export interface TrainedReport {
+  readonly tenant: string;
+  /** Examples trained on, of the offline script's, of the train split. */
+  readonly examples: number;
+  readonly offlineExamples: number;
+  readonly trainExamples: number;
+  readonly validationExamples: number;
+  readonly offlineValidationExamples: number;
+  /** Trained on exactly the offline data and validation (no --accuracy-train-n): the target's condition. */
+  readonly sameData: boolean;
+  readonly epochs: number;
+  readonly rank: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly steps: number;
+  readonly bestEpoch: number;
+  readonly history: readonly { readonly epoch: number; readonly loss: number; readonly validationAccuracy: number | null }[];
+  readonly validationAccuracy: number | null;
+  readonly offline: OfflineTask | null;
+  readonly tokens: number;
+  readonly seconds: number;
+  readonly tokensPerSecond: number;
+  /** The larger test sample: shipped hPLM tenant vs trained, same examples. */
+  readonly test: {
+    readonly n: number;
+    readonly testExamples: number;
+    readonly hplm: number;
+    readonly trained: number;
+    readonly correct: { readonly hplm: number; readonly trained: number };
+    readonly seconds: { readonly hplm: number; readonly trained: number };
+  };
+}
+
 export interface AccuracyTarget {
   readonly target: string;
   readonly value: string;
@@ -34,6 +77,9 @@ export interface AccuracyTaskReport {
   readonly hplm: number;
   readonly inherit: number;
   readonly bow: number;
+  /** The tenant trained by runtime.tenants.train on the same sample; null when the task has no trained column. */
+  readonly trained: number | null;
+  readonly train: TrainedReport | null;
   readonly domain: string;
   readonly testExamples: number;
   readonly bowDetail: BowResult;
@@ -80,6 +126,17 @@ export function accuracyTargets(r: Pick<AccuracyReport, 'tasks' | 'generation'>)
   const spam = r.tasks.spam;
   if (spam) out.push({ target: 'spam: full >= 0.95', value: acc(spam.full), met: spam.full >= 0.95 });
   for (const [task, t] of Object.entries(r.tasks)) out.push({ target: `${task}: hplm >= full - 0.01`, value: `${acc(t.hplm)} vs ${acc(t.full)}`, met: t.hplm >= t.full - 0.01 });
+  for (const [task, t] of Object.entries(r.tasks)) {
+    const x = t.train;
+    if (!x) continue;
+    const d = x.test.trained - x.test.hplm;
+    out.push({
+      target: `${task}: trained >= hplm - 0.02`,
+      value: `${acc(x.test.trained)} vs ${acc(x.test.hplm)} (${d >= 0 ? '+' : ''}${d.toFixed(3)}) on ${x.test.n} of ${x.test.testExamples} test examples${x.sameData ? '' : `; trained on ${x.examples} of the offline ${x.offlineExamples} examples, so not the target's condition`}`,
+      // Both over the same examples: compared in counts, so 0.02 x n is not lost to rounding.
+      met: x.test.correct.trained >= x.test.correct.hplm - 0.02 * x.test.n - 1e-9,
+    });
+  }
   const p = r.generation.perplexity;
   out.push({ target: 'perplexity: hplm <= 1.05 x full', value: `${ppl(p.hplm)} vs ${ppl(p.full)} (x${(p.hplm / p.full).toFixed(3)})`, met: p.hplm <= 1.05 * p.full });
   for (const s of Object.values(r.generation.style)) {
@@ -92,12 +149,49 @@ function pct(v: number): string {
   return `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}%`;
 }
 
-export function buildAccuracyReport(input: AccuracyInput, run: AccuracyRun, bow: Readonly<Record<string, BowResult>>, meta: ReportMeta): AccuracyReport {
+function trainedReport(input: AccuracyInput, task: string, run: AccuracyRun['tasks'][string], offline: OfflineTask | null): TrainedReport | null {
+  const tr = input.train?.find((x) => x.task === task);
+  const r = run.trained;
+  if (!tr && !r) return null;
+  if (!tr || !r) throw new Error(`task ${task}: the trained column has ${tr ? 'no runtime result' : 'no input'}`);
+  return {
+    tenant: r.tenant,
+    examples: tr.data.length,
+    offlineExamples: tr.offlineExamples,
+    trainExamples: tr.trainExamples,
+    validationExamples: tr.validation.length,
+    offlineValidationExamples: tr.validationExamples,
+    sameData: tr.data.length === tr.offlineExamples && tr.validation.length === tr.validationExamples,
+    epochs: tr.epochs,
+    rank: tr.rank,
+    batchSize: tr.batchSize,
+    learningRate: tr.learningRate,
+    steps: r.steps,
+    bestEpoch: r.bestEpoch,
+    history: r.history.map((e) => ({ epoch: e.epoch, loss: e.loss, validationAccuracy: e.validation?.value ?? null })),
+    validationAccuracy: r.validationAccuracy,
+    offline,
+    tokens: r.tokens,
+    seconds: r.seconds,
+    tokensPerSecond: r.tokensPerSecond,
+    test: {
+      n: r.test.n,
+      testExamples: tr.test.testExamples,
+      hplm: r.test.hplm.accuracy,
+      trained: r.test.trained.accuracy,
+      correct: { hplm: r.test.hplm.correct, trained: r.test.trained.correct },
+      seconds: { hplm: r.test.hplm.seconds, trained: r.test.trained.seconds },
+    },
+  };
+}
+
+export function buildAccuracyReport(input: AccuracyInput, run: AccuracyRun, bow: Readonly<Record<string, BowResult>>, meta: ReportMeta, offline: Readonly<Record<string, OfflineTask>> = {}): AccuracyReport {
   const tasks: Record<string, AccuracyTaskReport> = {};
   for (const t of input.tasks) {
     const r = run.tasks[t.task];
     const b = bow[t.task];
     if (!r || !b) throw new Error(`task ${t.task}: no ${r ? 'bag-of-words' : 'runtime'} result`);
+    const train = trainedReport(input, t.task, r, offline[t.task] ?? null);
     tasks[t.task] = {
       n: r.n,
       labels: r.labels,
@@ -105,6 +199,8 @@ export function buildAccuracyReport(input: AccuracyInput, run: AccuracyRun, bow:
       hplm: r.hplm.accuracy,
       inherit: r.inherit.accuracy,
       bow: b.accuracy,
+      trained: r.trained ? r.trained.sample.accuracy : null,
+      train,
       domain: r.domain,
       testExamples: t.testExamples,
       bowDetail: b,
@@ -143,7 +239,11 @@ export function buildAccuracyReport(input: AccuracyInput, run: AccuracyRun, bow:
   };
 }
 
+/** The `trained` column is shown only when some task has one (not with --accuracy-train=0). */
+const hasTrained = (r: AccuracyReport): boolean => Object.values(r.tasks).some((t) => t.trained !== null);
+
 function classificationRows(r: AccuracyReport): string[][] {
+  const trained = hasTrained(r);
   return Object.entries(r.tasks).map(([task, t]) => [
     task,
     t.domain,
@@ -151,12 +251,40 @@ function classificationRows(r: AccuracyReport): string[][] {
     `${t.n} of ${t.testExamples}`,
     acc(t.full),
     acc(t.hplm),
+    ...(trained ? [t.trained === null ? '' : acc(t.trained)] : []),
     acc(t.inherit),
     acc(t.bow),
     `${t.hplm - t.full >= 0 ? '+' : ''}${(t.hplm - t.full).toFixed(3)}`,
   ]);
 }
-const CLASSIFY_HEAD = ['task', 'domain', 'labels', 'examples (sample of test)', 'full', 'hPLM', 'inherit', 'bag-of-words', 'hPLM - full'];
+const classifyHead = (r: AccuracyReport): string[] => ['task', 'domain', 'labels', 'examples (sample of test)', 'full', 'hPLM', ...(hasTrained(r) ? ['trained'] : []), 'inherit', 'bag-of-words', 'hPLM - full'];
+
+const trainedTasks = (r: AccuracyReport): [string, TrainedReport][] => Object.entries(r.tasks).flatMap(([task, t]) => (t.train ? [[task, t.train] as [string, TrainedReport]] : []));
+const byEpoch = (xs: readonly (number | null)[]): string => xs.map((v) => (v === null ? 'n/a' : v.toFixed(4))).join(' / ');
+
+function trainRows(r: AccuracyReport): string[][] {
+  return trainedTasks(r).map(([task, x]) => [
+    task,
+    `${x.examples} of ${x.offlineExamples} (of ${x.trainExamples})`,
+    `${x.validationExamples} of ${x.offlineValidationExamples}`,
+    `${x.epochs} / ${x.rank} / ${x.batchSize} / ${x.learningRate}`,
+    String(x.steps),
+    x.seconds.toFixed(0),
+    x.tokensPerSecond.toFixed(0),
+    byEpoch(x.history.map((e) => e.validationAccuracy)),
+    x.offline ? byEpoch(x.offline.history.map((e) => e.validationAccuracy)) : 'n/a',
+    `${x.bestEpoch}${x.validationAccuracy === null ? '' : ` (${x.validationAccuracy.toFixed(4)})`}`,
+  ]);
+}
+const TRAIN_HEAD = ['task', 'examples (of offline, of train split)', 'validation', 'epochs / rank / batch / lr', 'steps', 'seconds', 'tokens/s', 'validation accuracy per epoch', 'offline (train.py)', 'best epoch'];
+
+function trainTestRows(r: AccuracyReport): string[][] {
+  return trainedTasks(r).map(([task, x]) => {
+    const d = x.test.trained - x.test.hplm;
+    return [task, `${x.test.n} of ${x.test.testExamples}`, acc(x.test.hplm), acc(x.test.trained), `${d >= 0 ? '+' : ''}${d.toFixed(3)}`];
+  });
+}
+const TRAIN_TEST_HEAD = ['task', 'test examples', 'hPLM (shipped, train.py)', 'trained (tenants.train)', 'trained - hPLM'];
 
 function styleRows(r: AccuracyReport): string[][] {
   return Object.values(r.generation.style).map((s) => [s.tenantId, s.name, String(s.tokens), ppl(s.base), ppl(s.tenant), pct(s.tenant / s.base - 1)]);
@@ -169,14 +297,37 @@ const status = (met: boolean): string => (met ? 'met' : '**missed**');
 export function accuracyText(r: AccuracyReport): string {
   const g = r.generation;
   return [
-    textTable(CLASSIFY_HEAD, classificationRows(r)),
+    textTable(classifyHead(r), classificationRows(r)),
     '',
     textTable(['held-out speeches', 'tokens', 'full', 'hPLM', 'hPLM / full'], [['perplexity', String(g.tokens), ppl(g.perplexity.full), ppl(g.perplexity.hplm), (g.perplexity.hplm / g.perplexity.full).toFixed(3)]]),
     '',
     textTable(STYLE_HEAD, styleRows(r)),
     '',
+    ...(trainedTasks(r).length ? [textTable(TRAIN_HEAD, trainRows(r)), '', textTable(TRAIN_TEST_HEAD, trainTestRows(r)), ''] : []),
     textTable(['target', 'value', 'status'], r.targets.map((t) => [t.target, t.value, t.met ? 'met' : 'MISSED'])),
   ].join('\n');
+}
+
+/** The markdown section of the trained column (none when it was skipped). */
+function trainedSection(r: AccuracyReport): string[] {
+  if (!trainedTasks(r).length) return [];
+  return [
+    '## Trained in the runtime (`runtime.tenants.train`) against the shipped adapter',
+    '',
+    "The shipped hPLM tenant was trained offline (training/py/train.py, PyTorch); `trained` is the same task trained by the runtime on this device, on the offline run's examples and hyper-parameters, in the task's domain (the PLOT path it is served by).",
+    '',
+    markdownTable(TRAIN_HEAD, trainRows(r)),
+    '',
+    markdownTable(TRAIN_TEST_HEAD, trainTestRows(r)),
+    '',
+  ];
+}
+
+function trainedNotes(r: AccuracyReport): string[] {
+  return trainedTasks(r).map(
+    ([task, x]) =>
+      `- trained (${task}): tenant \`${x.tenant}\` from \`runtime.tenants.train({ domain, data, validation, rank: ${x.rank}, alpha: ${2 * x.rank}, epochs: ${x.epochs}, batchSize: ${x.batchSize}, learningRate: ${x.learningRate}, weightDecay: 0.01 })\` in the hPLM runtime (shipped PLOT, policy exact), targets the runtime's default (every projection, as train.py), warm-up min(30, steps / 5) then cosine, the best epoch by validation accuracy kept. Data: the ${x.offlineExamples} train-split examples training/py/offline_subset.py lists in bench/accuracy/offline-subsets.json (train.py's seeded draw of at most 3000), ${x.sameData ? 'all of them' : `**only ${x.examples} of them (\`--accuracy-train-n\`): a plumbing check, not the target's condition**`}; validation: ${x.validationExamples} of the ${x.offlineValidationExamples} validation examples train.py validated on. The example order is the runtime's own seeded shuffle, not train.py's. ${x.offline ? `train.py's hPLM adapter reached validation accuracy ${byEpoch(x.offline.history.map((e) => e.validationAccuracy))} by epoch (public/models/manifest.json).` : 'The manifest has no offline validation figure.'} The column above is the trained tenant on the same sample as the others; the comparison below it scores the shipped and the trained tenant on ${x.test.n} of the ${x.test.testExamples} test examples (\`--accuracy-train-test-n\`), ${x.test.seconds.hplm.toFixed(0)} s / ${x.test.seconds.trained.toFixed(0)} s.`,
+  );
 }
 
 export function accuracyMarkdown(r: AccuracyReport): string {
@@ -197,7 +348,7 @@ export function accuracyMarkdown(r: AccuracyReport): string {
     '',
     '## Classification (hBERT), accuracy on the test split',
     '',
-    markdownTable(CLASSIFY_HEAD, classificationRows(r)),
+    markdownTable(classifyHead(r), classificationRows(r)),
     '',
     '## Generation (hGPT), perplexity on held-out speeches (lower is better)',
     '',
@@ -208,6 +359,7 @@ export function accuracyMarkdown(r: AccuracyReport): string {
     '',
     markdownTable(STYLE_HEAD, styleRows(r)),
     '',
+    ...trainedSection(r),
     '## Targets',
     '',
     markdownTable(['target', 'value', 'status'], r.targets.map((t) => [t.target, t.value, status(t.met)])),
@@ -218,6 +370,7 @@ export function accuracyMarkdown(r: AccuracyReport): string {
     '- Classification: `runtime.classify(tenant, text, { truncate: true })`: inputs longer than 128 positions keep their first 127 tokens and [SEP], as training truncated them. Every request of a column is submitted at once (the runtime batches them).',
     "- full: tenant `${task}-full` registered by `loadBundle(runtime, base, { references: true })`: the task's reference adapter (LoRA on all 4 layers + head, trained on the full model), no domain, every layer computed.",
     "- hPLM: the served tenant `${task}` in its domain, `createRuntime({ plotSource })` with the bundle's shipped PLOT and `plotPolicy: 'exact'` (a tri-gram missing from the PLOT is computed through the domain's own lower layers). The PLOT's own writable layer is a fresh in-memory store, so nothing saved by an earlier run is read back.",
+    ...trainedNotes(r),
     "- inherit: the same tenant in a second runtime with `plotPolicy: 'inherit'`: a tri-gram the domain's PLOT lacks is taken from its parent (the general domain, whose entries ran the base lower layers, not the domain's) when the parent has it, and computed through the domain's own lower layers otherwise.",
     `- PLOT hit rates of the hPLM / inherit columns (lookups served from a table): ${Object.entries(r.tasks)
       .map(([task, t]) => `${task} ${t.plotHitRate.hplm === null ? 'n/a' : t.plotHitRate.hplm.toFixed(3)} / ${t.plotHitRate.inherit === null ? 'n/a' : t.plotHitRate.inherit.toFixed(3)}`)

@@ -9,6 +9,9 @@
  *   misses computed through the domain's own lower layers (plotPolicy 'exact').
  * - inherit: the same tenant in a runtime with plotPolicy 'inherit' (misses of the domain
  *   taken from its parent's entries).
+ * - trained: tenant `${task}-trained`, trained in the hplm runtime by `runtime.tenants.train` on
+ *   the offline adapter's data and hyper-parameters, in the task's domain (the PLOT path), then
+ *   scored on the same sample, and with the shipped tenant on a larger test sample.
  * - generation: the hGPT scored on windows of test-split speeches with a zero adapter (B = 0:
  *   the model itself), once without a domain (every layer computed) and once in the style
  *   tenants' domain (PLOT path); each style tenant against that base on its president's text.
@@ -23,7 +26,8 @@ import type { HmiRuntimeApi } from '../../src/runtime/api.js';
 import { bundlePlotSource, loadBundle, readBundleIndex, type BundleIndex, type BundleTenant } from '../../src/runtime/bundle.js';
 import { resolveModelSource } from '../../src/runtime/model-source.js';
 import { createRuntime } from '../../src/create-runtime.js';
-import type { AccuracyInput, AccuracyTaskInput } from './accuracy-input.js';
+import type { TrainEpoch } from '../../src/runtime/api.js';
+import type { AccuracyInput, AccuracyTaskInput, AccuracyTrainInput } from './accuracy-input.js';
 
 /** Where the runtime half runs. */
 export interface AccuracyHost {
@@ -45,6 +49,26 @@ export interface ColumnResult {
   readonly plotHitRate: number | null;
 }
 
+/** The `trained` column: the job, and the trained and shipped tenants on the same samples. */
+export interface TrainRun {
+  readonly tenant: string;
+  readonly examples: number;
+  readonly validationExamples: number;
+  readonly epochs: number;
+  readonly steps: number;
+  readonly bestEpoch: number;
+  readonly history: readonly TrainEpoch[];
+  /** The best epoch's validation accuracy. */
+  readonly validationAccuracy: number | null;
+  readonly tokens: number;
+  readonly seconds: number;
+  readonly tokensPerSecond: number;
+  /** The trained tenant on the task's sample (the other columns' examples). */
+  readonly sample: ColumnResult;
+  /** The larger test sample: the shipped (hplm) tenant and the trained one. */
+  readonly test: { readonly n: number; readonly hplm: ColumnResult; readonly trained: ColumnResult };
+}
+
 export interface TaskRun {
   readonly n: number;
   readonly labels: readonly string[];
@@ -52,6 +76,7 @@ export interface TaskRun {
   readonly full: ColumnResult;
   readonly hplm: ColumnResult;
   readonly inherit: ColumnResult;
+  readonly trained?: TrainRun;
 }
 
 /** Log-likelihood of a set of windows under one tenant. */
@@ -100,7 +125,7 @@ function progress(host: AccuracyHost, label: string, total: number): () => void 
 }
 
 /** Classifies the sample with one tenant; every request is submitted at once (the runtime batches them). */
-async function column(host: AccuracyHost, rt: HmiRuntimeApi, t: AccuracyTaskInput, tenant: string, domain: string | null, name: string): Promise<ColumnResult> {
+async function column(host: AccuracyHost, rt: HmiRuntimeApi, t: Pick<AccuracyTaskInput, 'task' | 'texts' | 'gold'>, tenant: string, domain: string | null, name: string): Promise<ColumnResult> {
   const before = domain ? await plotCounters(rt, domain) : null;
   const tick = progress(host, `${t.task} ${name} (tenant ${tenant})`, t.texts.length);
   const start = now();
@@ -125,6 +150,64 @@ async function column(host: AccuracyHost, rt: HmiRuntimeApi, t: AccuracyTaskInpu
   if (plotHitRate === 0) host.log(`WARNING: ${t.task} ${name}: no PLOT lookup hit; was the shipped PLOT read?`);
   host.log(`${t.task} ${name}: accuracy ${accuracy.toFixed(4)} (${correct}/${t.texts.length}) in ${seconds.toFixed(1)} s${plotHitRate === null ? '' : `, PLOT hit rate ${plotHitRate.toFixed(3)}`}`);
   return { accuracy, correct, n: t.texts.length, seconds, plotHitRate };
+}
+
+/**
+ * `runtime.tenants.train` on the offline adapter's data and hyper-parameters in the task's
+ * domain (the PLOT path of the served tenant), then the trained tenant on the task's sample and
+ * both it and the shipped tenant on the larger test sample.
+ */
+async function trainColumn(host: AccuracyHost, rt: HmiRuntimeApi, tr: AccuracyTrainInput, sample: AccuracyTaskInput, domain: string): Promise<TrainRun> {
+  const tenant = `${tr.task}-trained`;
+  host.log(`${tr.task} trained: tenants.train on ${tr.data.length} examples (offline: ${tr.offlineExamples} of ${tr.trainExamples}), validation ${tr.validation.length}, domain ${domain}, rank ${tr.rank}, ${tr.epochs} epochs, batch ${tr.batchSize}, lr ${tr.learningRate}`);
+  let lastLog = 0;
+  const r = await rt.tenants.train(
+    {
+      id: tenant,
+      domain,
+      data: tr.data,
+      validation: tr.validation,
+      rank: tr.rank,
+      alpha: 2 * tr.rank,
+      epochs: tr.epochs,
+      batchSize: tr.batchSize,
+      learningRate: tr.learningRate,
+      weightDecay: tr.weightDecay,
+      seed: tr.seed,
+      // Nothing else is served meanwhile, so slices as large as the GPU takes at once: a slice's
+      // dispatches cost about the same whatever its rows on a CPU adapter. The step (and so the
+      // result) is the same: gradients accumulate over its slices.
+      batchTokens: 1024,
+      description: `accuracy bench: ${tr.task} trained in the runtime on the offline adapter's data`,
+    },
+    (p) => {
+      const t = now();
+      if (p.phase === 'train' && t - lastLog < 30_000 && p.step !== p.steps) return;
+      lastLog = t;
+      const v = p.validation ? `, validation ${p.validation.value.toFixed(4)}` : '';
+      host.log(`${tr.task} trained: ${p.phase} epoch ${p.epoch}/${p.epochs}, step ${p.step}/${p.steps}, loss ${p.loss.toFixed(4)}${v}, ${p.tokensPerSecond.toFixed(0)} tok/s, ${(p.elapsedMs / 1000).toFixed(0)} s`);
+    },
+  );
+  host.log(`${tr.task} trained: ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.tokensPerSecond.toFixed(0)} tok/s), best epoch ${r.bestEpoch}${r.validation ? ` (validation ${r.validation.value.toFixed(4)})` : ''}`);
+  const trained = await column(host, rt, sample, tenant, domain, 'trained');
+  const test = { task: tr.task, texts: tr.test.texts, gold: tr.test.gold };
+  const testHplm = await column(host, rt, test, tr.task, domain, `hplm on ${tr.test.texts.length} test examples`);
+  const testTrained = await column(host, rt, test, tenant, domain, `trained on ${tr.test.texts.length} test examples`);
+  return {
+    tenant,
+    examples: r.examples,
+    validationExamples: r.validationExamples,
+    epochs: r.epochs,
+    steps: r.steps,
+    bestEpoch: r.bestEpoch,
+    history: r.history,
+    validationAccuracy: r.validation?.value ?? null,
+    tokens: r.tokens,
+    seconds: r.seconds,
+    tokensPerSecond: r.tokensPerSecond,
+    sample: trained,
+    test: { n: tr.test.texts.length, hplm: testHplm, trained: testTrained },
+  };
 }
 
 /** Scores every window with one tenant; the log-likelihoods add up over windows. */
@@ -199,12 +282,21 @@ export async function runAccuracy(host: AccuracyHost, input: AccuracyInput): Pro
   const full: Record<string, ColumnResult> = {};
   const hplm: Record<string, ColumnResult> = {};
   const inherit: Record<string, ColumnResult> = {};
+  const trained: Record<string, TrainRun> = {};
   try {
     await loadBundle(rt, withSlash(host.bundle), { tenants: ids, references: true });
     for (const t of input.tasks) {
       const domain = taskTenant(t.task).domain ?? null;
       full[t.task] = await column(host, rt, t, `${t.task}-full`, null, 'full');
       hplm[t.task] = await column(host, rt, t, t.task, domain, 'hplm');
+    }
+    // Trained in the same runtime as hplm (plotPolicy exact), after it: the shipped columns are read first.
+    for (const tr of input.train ?? []) {
+      const sample = input.tasks.find((t) => t.task === tr.task);
+      if (!sample) throw new Error(`the trained column's task "${tr.task}" is not among the evaluated tasks`);
+      const domain = taskTenant(tr.task).domain;
+      if (!domain) throw new Error(`the bundle's tenant "${tr.task}" has no domain to train in`);
+      trained[tr.task] = await trainColumn(host, rt, tr, sample, domain);
     }
   } finally {
     await rt.dispose();
@@ -220,7 +312,7 @@ export async function runAccuracy(host: AccuracyHost, input: AccuracyInput): Pro
   }
   const tasks: Record<string, TaskRun> = {};
   for (const t of input.tasks) {
-    tasks[t.task] = { n: t.texts.length, labels: t.labels, domain: taskTenant(t.task).domain ?? '', full: full[t.task], hplm: hplm[t.task], inherit: inherit[t.task] };
+    tasks[t.task] = { n: t.texts.length, labels: t.labels, domain: taskTenant(t.task).domain ?? '', full: full[t.task], hplm: hplm[t.task], inherit: inherit[t.task], ...(trained[t.task] ? { trained: trained[t.task] } : {}) };
   }
 
   // hGPT, policy exact: the model with every layer vs on its PLOT path, then the style tenants.

@@ -34,6 +34,8 @@ export interface BenchOptions {
   readonly generateTenants: readonly number[];
   readonly generateRequests: number;
   readonly generateTokens: number;
+  /** trainWhileServing: TrainSpec.batchTokens of the training job; null = the runtime's default (its tokenBudget). */
+  readonly trainBatchTokens: number | null;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -55,6 +57,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   generateTenants: [1, 100, 1000, 10000],
   generateRequests: 64,
   generateTokens: 8,
+  trainBatchTokens: null,
 };
 
 interface Resource {

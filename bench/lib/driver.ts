@@ -6,6 +6,7 @@ import { memoryPerTenant } from '../scenarios/memory-per-tenant.js';
 import { multiTenantOverhead } from '../scenarios/multi-tenant-overhead.js';
 import { plotSpeedup } from '../scenarios/plot-speedup.js';
 import { plotInherit } from '../scenarios/plot-inherit.js';
+import { trainWhileServing } from '../scenarios/train-while-serving.js';
 import { prefetchHidden } from '../scenarios/prefetch-hidden.js';
 import { vsMergedSwap } from '../scenarios/vs-merged-swap.js';
 import { vsSequential } from '../scenarios/vs-sequential.js';
@@ -30,6 +31,7 @@ export const RUNTIME_SCENARIOS: Readonly<Record<string, Scenario | null>> = {
   generate,
   generate64,
   continuousVsStatic,
+  trainWhileServing,
   plotStorage,
   plotSpeedup,
   plotInherit,

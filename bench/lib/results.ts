@@ -61,6 +61,46 @@ export interface PlotInherit {
   readonly exactHitRate: number | null;
 }
 
+/** trainWhileServing: a steady classify load alone vs while one tenants.train job runs on the same runtime. */
+export interface TrainWhileServing {
+  /** p99 latency with the training job / alone (lower is better; the issue's target <= 2). */
+  readonly p99: Ratio;
+  readonly p50: Ratio;
+  /** Served requests/s with training / alone (the same offered rate, so near 1 unless serving falls behind). */
+  readonly throughput: Ratio;
+  readonly aloneP50Ms: number | null;
+  readonly aloneP99Ms: number | null;
+  readonly trainingP50Ms: number | null;
+  readonly trainingP99Ms: number | null;
+  /** Requests whose latency was measured, per condition. */
+  readonly requests: { readonly alone: number; readonly training: number };
+  /** Offered arrival rate (requests/s) and the burst throughput alone it is a fraction of. */
+  readonly offeredRps: number;
+  readonly burstRps: number;
+  /** Training jobs run under load (one per round) and how many finished inside their window. */
+  readonly jobs: number;
+  readonly finished: number;
+  /** Per job: optimizer steps done by the end of its window, of `steps`. */
+  readonly stepsDone: readonly number[];
+  readonly steps: readonly number[];
+  /** Training tokens/s while serving (mean over jobs: whole job, and between its first and last step) and alone (between steps). */
+  readonly trainTokensPerSecond: number | null;
+  readonly trainPaceTokensPerSecond: number | null;
+  readonly trainAlonePaceTokensPerSecond: number | null;
+  readonly trainSeconds: readonly number[];
+  /** Training and validation examples of a finished job (null when none finished). */
+  readonly examples: number | null;
+  readonly validationExamples: number | null;
+  readonly epochs: number;
+  /** TrainSpec.batchTokens in effect (the runtime's default unless --train-batch-tokens). */
+  readonly batchTokens: number;
+  /** Estimated time of one training slice and step (the alone job's pace between steps) and of one full serving batch (the burst's rate). */
+  readonly sliceTokens: number;
+  readonly sliceMs: number | null;
+  readonly stepMs: number | null;
+  readonly servingBatchMs: number | null;
+}
+
 export interface BenchResults {
   adapter: string;
   machine: { where: string; cpus: number | null; platform: string; date: string; command: string };
@@ -74,6 +114,7 @@ export interface BenchResults {
   /** Generated tokens/s, 64 requests of 64 tenants / the same 64 on one typical tenant. */
   generate64: Ratio;
   continuousVsStatic: ContinuousVsStatic | null;
+  trainWhileServing: TrainWhileServing | null;
   plotStorage: PlotStorageRow[] | null;
   /** Throughput with adapters cold in the store / all resident. */
   prefetchHidden: Ratio;
@@ -102,6 +143,7 @@ export function emptyResults(): BenchResults {
     plotInherit: null,
     generate64: null,
     continuousVsStatic: null,
+    trainWhileServing: null,
     plotStorage: null,
     prefetchHidden: null,
     prefetchHiddenFraction: null,
@@ -189,6 +231,28 @@ export function summaryRows(r: BenchResults): SummaryRow[] {
       null,
       'p99 request latency, static / continuous (all requests arrive at once); > 1 = continuous has the lower p99',
       cvs ? `${ms(cvs.staticP99Ms)} vs ${ms(cvs.continuousP99Ms)}` : '',
+    ),
+  );
+  const tws = r.trainWhileServing;
+  rows.push(
+    row(
+      'trainWhileServing p99',
+      tws?.p99 ?? null,
+      2,
+      'p99 latency of a steady classify load while one tenants.train job runs on the same runtime / the same load alone (lower is better)',
+      tws
+        ? `${ms(tws.trainingP99Ms)} vs ${ms(tws.aloneP99Ms)} (p50 ${ms(tws.trainingP50Ms)} vs ${ms(tws.aloneP50Ms)}) at ${tws.offeredRps.toFixed(1)} req/s offered; training ${tws.trainPaceTokensPerSecond?.toFixed(0) ?? 'n/a'} tok/s between steps while serving (${tws.trainAlonePaceTokensPerSecond?.toFixed(0) ?? 'n/a'} alone), ${tws.finished} of ${tws.jobs} jobs finished, steps ${tws.stepsDone.map((d, i) => `${d}/${tws.steps[i]}`).join(', ')}`
+        : '',
+      true,
+    ),
+  );
+  rows.push(
+    row(
+      'trainWhileServing throughput',
+      tws?.throughput ?? null,
+      null,
+      'requests/s served under the same steady offered load, with the training job / alone (1 = serving kept up)',
+      tws ? `${rps(r, 'tws:training')} vs ${rps(r, 'tws:alone')}` : '',
     ),
   );
   for (const n of Object.keys(r.vsSequential)) {

@@ -31,7 +31,7 @@ export function summaryMarkdown(results: BenchResults, rows: readonly SummaryRow
     `Adapter: ${results.adapter}; runtime scenarios ran in ${m.where}; ${m.cpus ?? '?'} CPU cores, ${m.platform}; ${m.date}.`,
     `Command: \`${m.command}\``,
     '',
-    'Every ratio is ours / the alternative, measured side by side in this run (higher is better, except memoryPerTenant).',
+    'Every ratio is ours / the alternative, measured side by side in this run (higher is better, except memoryPerTenant and trainWhileServing p99).',
     '',
     markdownTable(HEAD, rows.map(cells)),
     '',

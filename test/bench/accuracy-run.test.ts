@@ -28,6 +28,26 @@ const input: AccuracyInput = {
     { task: 'spam', domain: 'email', labels: TASKS[0].labels, testExamples: 10, texts: [...MAILS.slice(0, 2), `${MAILS[2]} ${'and more words '.repeat(40)}`], gold: ['spam', 'ham', 'spam'] },
     { task: 'era', domain: 'politics', labels: TASKS[1].labels, testExamples: 10, texts: SPEECHES, gold: ['1790-1847', '1964-2021', '1848-1906'] },
   ],
+  // The trained column on spam: a tiny job, to check the plumbing (train, then the sample and the test sample).
+  train: [
+    {
+      task: 'spam',
+      domain: 'email',
+      labels: TASKS[0].labels,
+      rank: 2,
+      epochs: 1,
+      batchSize: 4,
+      learningRate: 2e-3,
+      weightDecay: 0.01,
+      seed: 4,
+      trainExamples: 8,
+      offlineExamples: 6,
+      data: [...MAILS, ...MAILS].map((text, i) => ({ text, label: i % 3 === 1 ? 'ham' : 'spam' })),
+      validation: MAILS.slice(0, 2).map((text, i) => ({ text, label: i ? 'ham' : 'spam' })),
+      validationExamples: 2,
+      test: { testExamples: 10, texts: MAILS.slice(0, 2), gold: ['spam', 'ham'] },
+    },
+  ],
   generation: {
     windowTokens: 16,
     heldOut: { documents: 2, windowsAvailable: 5, windows: [window(1, 16), window(2, 16)] },
@@ -68,6 +88,22 @@ describe('accuracy benchmark, runtime half (synthetic bundle)', () => {
       expect(r.full.plotHitRate).toBeNull();
       expect(r.hplm.plotHitRate).toBeGreaterThan(0);
     }
+  });
+
+  it('trains the spam tenant in its domain and scores it beside the shipped one', () => {
+    const t = run.tasks.spam.trained!;
+    expect(t).toMatchObject({ tenant: 'spam-trained', examples: 6, validationExamples: 2, epochs: 1, steps: 2, bestEpoch: 1 });
+    expect(t.history).toHaveLength(1);
+    expect(t.validationAccuracy).not.toBeNull();
+    expect(t.tokens).toBeGreaterThan(0);
+    expect(t.sample.n).toBe(3);
+    // A domain tenant: its column reads the PLOT.
+    expect(t.sample.plotHitRate).toBeGreaterThan(0);
+    expect(t.test.n).toBe(2);
+    expect(t.test.hplm.n).toBe(2);
+    expect(t.test.trained.n).toBe(2);
+    expect(run.tasks.era.trained).toBeUndefined();
+    expect(logs.some((m) => /^spam trained: 2 steps in/.test(m))).toBe(true);
   });
 
   it('scores every window token after the first, on both paths and per style tenant', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildAccuracyInput, cutWindows, sampleTask, type AccuracyDataModule, type DataSpeech, type DataTask } from '../../bench/lib/accuracy-input.js';
-import { accuracyMarkdown, accuracyTargets, buildAccuracyReport, type BowResult } from '../../bench/lib/accuracy-report.js';
-import type { AccuracyRun, ScoreRun } from '../../bench/lib/accuracy.js';
+import { buildAccuracyInput, buildTrainInputs, cutWindows, offlineValidation, sampleTask, type AccuracyDataModule, type AccuracyTrainInput, type DataSpeech, type DataTask } from '../../bench/lib/accuracy-input.js';
+import { accuracyMarkdown, accuracyTargets, accuracyText, buildAccuracyReport, type BowResult } from '../../bench/lib/accuracy-report.js';
+import type { AccuracyRun, ScoreRun, TrainRun } from '../../bench/lib/accuracy.js';
 import { accuracyOf, bagOf, chooseBow, fitBow, predictBow } from '../../bench/lib/bow.js';
 import { mulberry32 } from '../../bench/lib/rng.js';
 
@@ -51,6 +51,49 @@ describe('accuracy input', () => {
     expect(input.generation.style[0]).toMatchObject({ tenant: 'style-burr', slug: 'burr', documents: 1, windowsAvailable: 1 });
     expect(input.generation.style[0].windows).toEqual([[103, 104, 105]]);
     expect(() => buildAccuracyInput(fakeData(speeches, []), { speeches, tasks: [] }, { n: 1, windows: 1, styleWindows: 1 }, { encode: () => [1], eos: 0, maxPositions: 3 }, [{ tenant: 'style-x', slug: 'x' }])).toThrow(/no president "x"/);
+  });
+});
+
+describe('trained column input', () => {
+  const examples = [
+    ...Array.from({ length: 10 }, (_, i) => ({ text: `t${i}`, label: i % 3 ? 'spam' : 'ham', split: 'train', doc: `d${i}` })),
+    ...Array.from({ length: 4 }, (_, i) => ({ text: `v${i}`, label: i % 2 ? 'spam' : 'ham', split: 'validation', doc: `v${i}` })),
+    ...Array.from({ length: 5 }, (_, i) => ({ text: `x${i}`, label: i % 2 ? 'spam' : 'ham', split: 'test', doc: `x${i}` })),
+  ];
+  // Splits interleaved as classificationTasks() may give them: the indices count train examples only.
+  const tasks: DataTask[] = [{ task: 'spam', domain: 'email', labels: ['ham', 'spam'], examples: [{ text: 'x5', label: 'spam', split: 'test', doc: 'x5' }, ...examples] }];
+  const sub = { trainExamples: 10, seed: 4, maxTrain: 5, epochs: 2, batch: 32, lr: 0.002, rank: 4, indices: [1, 3, 5, 7, 9] };
+  const all = { trainN: null, trainTestN: Number.MAX_SAFE_INTEGER };
+
+  it("takes the train split's examples at the offline indices, train.py's validation and the whole test split", () => {
+    const [t] = buildTrainInputs(fakeData([], tasks), tasks, { tasks: { spam: sub } }, all);
+    expect(t).toMatchObject({ task: 'spam', domain: 'email', labels: ['ham', 'spam'], rank: 4, epochs: 2, batchSize: 32, learningRate: 0.002, weightDecay: 0.01, seed: 4, trainExamples: 10, offlineExamples: 5, validationExamples: 4 });
+    expect(t.data).toEqual([1, 3, 5, 7, 9].map((i) => ({ text: `t${i}`, label: i % 3 ? 'spam' : 'ham' })));
+    expect(t.validation.map((e) => e.text)).toEqual(['v0', 'v1', 'v2', 'v3']);
+    expect(t.test).toEqual({ testExamples: 6, texts: ['x5', 'x0', 'x1', 'x2', 'x3', 'x4'], gold: ['spam', 'ham', 'spam', 'ham', 'spam', 'ham'] });
+  });
+
+  it('keeps fewer train, validation and test examples, evenly, when asked', () => {
+    const [t] = buildTrainInputs(fakeData([], tasks), tasks, { tasks: { spam: sub } }, { trainN: 2, trainTestN: 3 });
+    expect(t.data.map((e) => e.text)).toEqual(['t1', 't5']);
+    expect(t.validation.map((e) => e.text)).toEqual(['v0', 'v2']);
+    expect(t.offlineExamples).toBe(5);
+    expect(t.validationExamples).toBe(4);
+    expect(t.test.texts).toEqual(['x5', 'x1', 'x3']);
+  });
+
+  it("validates on every len // 1500-th example, as train.py", () => {
+    expect(offlineValidation(Array.from({ length: 1500 }, (_, i) => i))).toHaveLength(1500);
+    const v = offlineValidation(Array.from({ length: 4501 }, (_, i) => i));
+    expect(v).toHaveLength(1501);
+    expect(v.slice(0, 3)).toEqual([0, 3, 6]);
+  });
+
+  it('refuses subsets written for other data', () => {
+    const data = fakeData([], tasks);
+    expect(() => buildTrainInputs(data, tasks, { tasks: { spam: { ...sub, trainExamples: 11 } } }, all)).toThrow(/remake it/);
+    expect(() => buildTrainInputs(data, tasks, { tasks: { spam: { ...sub, indices: [0, 10] } } }, all)).toThrow(/index 10 is outside/);
+    expect(() => buildTrainInputs(data, tasks, { tasks: { era: sub } }, all)).toThrow(/task "era"/);
   });
 });
 
@@ -129,6 +172,68 @@ describe('accuracy report', () => {
     expect(md).toContain('| spam | email | ham, spam | 100 of 800 | 0.970 | 0.965 | 0.900 | 0.900 | -0.005 |');
     expect(md).toContain('missed: era: full > bow; era: hplm >= full - 0.01 (values below)');
     expect(md).toContain('| era: full > bow | 0.600 vs 0.650 | **missed** |');
+  });
+
+  it('adds the trained column, its section and its target when the spam tenant was trained', () => {
+    const train: AccuracyTrainInput = {
+      task: 'spam',
+      domain: 'email',
+      labels: ['ham', 'spam'],
+      rank: 4,
+      epochs: 2,
+      batchSize: 32,
+      learningRate: 0.002,
+      weightDecay: 0.01,
+      seed: 4,
+      trainExamples: 4000,
+      offlineExamples: 3000,
+      data: Array.from({ length: 3000 }, () => ({ text: 'x', label: 'ham' })),
+      validation: Array.from({ length: 800 }, () => ({ text: 'x', label: 'ham' })),
+      validationExamples: 800,
+      test: { testExamples: 867, texts: [], gold: [] },
+    };
+    const trained = (hplm: number, got: number): TrainRun => ({
+      tenant: 'spam-trained',
+      examples: 3000,
+      validationExamples: 800,
+      epochs: 2,
+      steps: 188,
+      bestEpoch: 2,
+      history: [
+        { epoch: 1, loss: 0.4, validation: { metric: 'accuracy', value: 0.9 } },
+        { epoch: 2, loss: 0.3, validation: { metric: 'accuracy', value: 0.92 } },
+      ],
+      validationAccuracy: 0.92,
+      tokens: 300000,
+      seconds: 1500,
+      tokensPerSecond: 200,
+      sample: column(0.95),
+      test: { n: 867, hplm: { ...column(hplm), n: 867, correct: Math.round(hplm * 867) }, trained: { ...column(got), n: 867, correct: Math.round(got * 867) } },
+    });
+    const meta = { command: 'c', date: 'd', bundle: 'b' };
+    const offline = { spam: { validationAccuracy: 0.9156, history: [{ epoch: 1, validationAccuracy: 0.896 }, { epoch: 2, validationAccuracy: 0.9156 }], trainExamples: 3000, stageSeconds: 497 } };
+    const withTrain = { ...input, train: [train] };
+    const runWith = (hplm: number, got: number): AccuracyRun => ({ ...run, tasks: { ...run.tasks, spam: { ...run.tasks.spam, trained: trained(hplm, got) } } });
+    const r = buildAccuracyReport(withTrain, runWith(230 / 867, 213 / 867), { spam: bow(0.9), era: bow(0.65) }, meta, offline);
+    expect(r.tasks.spam.trained).toBe(0.95);
+    expect(r.tasks.era.trained).toBeNull();
+    expect(r.tasks.spam.train).toMatchObject({ sameData: true, steps: 188, bestEpoch: 2, offline: { validationAccuracy: 0.9156 }, test: { n: 867, testExamples: 867 } });
+    // 17 of 867 fewer correct is within 0.02 x 867 = 17.34.
+    expect(accuracyTargets(r).find((t) => t.target === 'spam: trained >= hplm - 0.02')?.met).toBe(true);
+    const missed = buildAccuracyReport(withTrain, runWith(230 / 867, 212 / 867), { spam: bow(0.9), era: bow(0.65) }, meta, offline);
+    expect(accuracyTargets(missed).find((t) => t.target === 'spam: trained >= hplm - 0.02')?.met).toBe(false);
+    const md = accuracyMarkdown(r);
+    expect(md).toContain('| task | domain | labels | examples (sample of test) | full | hPLM | trained | inherit | bag-of-words | hPLM - full |');
+    expect(md).toContain('| spam | email | ham, spam | 100 of 800 | 0.970 | 0.965 | 0.950 | 0.900 | 0.900 | -0.005 |');
+    expect(md).toContain('| era | politics | a, b | 100 of 900 | 0.600 | 0.580 |  | 0.500 | 0.650 | -0.020 |');
+    expect(md).toContain('| spam | 3000 of 3000 (of 4000) | 800 of 800 | 2 / 4 / 32 / 0.002 | 188 | 1500 | 200 | 0.9000 / 0.9200 | 0.8960 / 0.9156 | 2 (0.9200) |');
+    expect(md).toContain('| spam | 867 of 867 | 0.265 | 0.246 | -0.020 |');
+    expect(accuracyText(r)).toContain('trained (tenants.train)');
+    // Fewer examples than the offline adapter's: the target's value says so.
+    const shrunk = buildAccuracyReport({ ...input, train: [{ ...train, data: train.data.slice(0, 64) }] }, runWith(0.9, 0.9), { spam: bow(0.9), era: bow(0.65) }, meta);
+    expect(shrunk.tasks.spam.train?.sameData).toBe(false);
+    expect(accuracyTargets(shrunk).find((t) => t.target === 'spam: trained >= hplm - 0.02')?.value).toMatch(/trained on 64 of the offline 3000 examples, so not the target's condition/);
+    expect(accuracyMarkdown(shrunk)).toContain('only 64 of them');
   });
 
   it('refuses a run that lacks a task of the input', () => {

@@ -6,6 +6,7 @@ import { mergeAdapter } from '../../bench/lib/merge.js';
 import type { LoraAdapter, TensorMap } from '../../src/formats/types.js';
 import { syntheticTenant } from '../../src/runtime/synthetic-tenants.js';
 import { loraMacsPerToken, representativeTenant, SYNTHETIC_PERIOD } from '../../bench/lib/representative.js';
+import { syntheticTrainingData } from '../../bench/scenarios/train-while-serving.js';
 
 describe('zipf sampler', () => {
   it('is deterministic for a seed and stays in range', () => {
@@ -201,5 +202,20 @@ describe('representative tenant', () => {
     expect(macs.every((m) => Math.abs(macs[best] - mean) <= Math.abs(m - mean))).toBe(true);
     expect(macs[0]).toBeLessThan(mean);
     expect(best).not.toBe(0);
+  });
+});
+
+describe('trainWhileServing training data', () => {
+  it('is deterministic, balanced over two labels, 8-28 words a text', () => {
+    const a = syntheticTrainingData(50, 3);
+    expect(syntheticTrainingData(50, 3)).toEqual(a);
+    expect(syntheticTrainingData(50, 4)).not.toEqual(a);
+    expect(a.filter((e) => e.label === 'offer')).toHaveLength(25);
+    expect(a.filter((e) => e.label === 'work')).toHaveLength(25);
+    for (const e of a) {
+      const n = e.text.split(' ').length;
+      expect(n).toBeGreaterThanOrEqual(8);
+      expect(n).toBeLessThanOrEqual(28);
+    }
   });
 });

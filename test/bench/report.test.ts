@@ -46,6 +46,49 @@ describe('summary rows', () => {
   });
 });
 
+describe('trainWhileServing row', () => {
+  const tws = (p99: number) => ({
+    p99,
+    p50: 3,
+    throughput: 0.98,
+    aloneP50Ms: 100,
+    aloneP99Ms: 400,
+    trainingP50Ms: 300,
+    trainingP99Ms: 400 * p99,
+    requests: { alone: 600, training: 900 },
+    offeredRps: 20,
+    burstRps: 40,
+    jobs: 2,
+    finished: 2,
+    stepsDone: [8, 8],
+    steps: [8, 8],
+    trainTokensPerSecond: 120,
+    trainPaceTokensPerSecond: 150,
+    trainAlonePaceTokensPerSecond: 300,
+    trainSeconds: [30, 31],
+    examples: 173,
+    validationExamples: 19,
+    epochs: 1,
+    batchTokens: 128,
+    sliceTokens: 300,
+    sliceMs: 1000,
+    stepMs: 2000,
+    servingBatchMs: 500,
+  });
+
+  it('is lower-is-better against the issue target 2, with the job figures beside', () => {
+    const r = emptyResults();
+    expect(summaryRows(r).find((x) => x.figure === 'trainWhileServing p99')).toMatchObject({ value: null, target: '<= 2' });
+    r.trainWhileServing = tws(1.5);
+    const row = summaryRows(r).find((x) => x.figure === 'trainWhileServing p99')!;
+    expect(row.met).toBe(true);
+    expect(row.absolute).toContain('600 ms vs 400 ms (p50 300 ms vs 100 ms) at 20.0 req/s offered; training 150 tok/s between steps while serving (300 alone), 2 of 2 jobs finished, steps 8/8, 8/8');
+    r.trainWhileServing = tws(2.5);
+    expect(summaryRows(r).find((x) => x.figure === 'trainWhileServing p99')!.met).toBe(false);
+    expect(summaryRows(r).find((x) => x.figure === 'trainWhileServing throughput')!.value).toBe(0.98);
+  });
+});
+
 describe('svg chart', () => {
   it('log domain spans whole decades around every value and 1', () => {
     expect(logDomain([0.02, 25])).toEqual([-2, 2]);
