@@ -42,8 +42,8 @@ import { TrainingHead } from './heads/training-head.js';
 import type { AdmittedRequest, HeadFactory, HeadHost, TaskHead } from './task-head.js';
 import { TenantRegistry, type RegistryHooks } from './tenant-registry.js';
 
-/** Longest a training slice defers to serving work before it takes its turn anyway. */
-const TRAINING_MAX_WAIT_MS = 1500;
+/** Longest a training part defers to serving work before it takes its turn anyway. */
+const TRAINING_MAX_WAIT_MS = 500;
 /** How often a deferred slice looks again (a timer, so the serving loop's I/O and timers run). */
 const TRAINING_POLL_MS = 4;
 
@@ -400,17 +400,14 @@ export class HmiRuntime implements HmiRuntimeApi {
   }
 
   /**
-   * Serving first. A training part (one layer's forward or backward of a slice) runs at once when
-   * no serving request is queued or running; otherwise after serving has made progress (a batch's
-   * requests or a decode step's tokens served), so under saturation the two alternate, or after
-   * TRAINING_MAX_WAIT_MS. Either way after the GPU has finished what was submitted. A request
-   * arriving during a part waits for that part only.
+   * Serving first. A training part (one layer's forward or backward of a slice) runs when no
+   * serving request is queued or running, so a request arriving meanwhile waits for one part at
+   * most; a part that has waited TRAINING_MAX_WAIT_MS runs anyway, so a saturated runtime still
+   * trains (a part per wait). Either way after the GPU has finished what was submitted.
    */
   private async trainingTurn(): Promise<void> {
     const start = now();
-    const served = (): number => this.metricsState.requestsServed + this.metricsState.tokensServed;
-    const before = served();
-    while ((this.pipeline.busy || this.head.busy()) && served() === before && now() - start < TRAINING_MAX_WAIT_MS) {
+    while ((this.pipeline.busy || this.head.busy()) && now() - start < TRAINING_MAX_WAIT_MS) {
       await new Promise((r) => setTimeout(r, TRAINING_POLL_MS));
     }
     await this.engine.ctx.device.queue.onSubmittedWorkDone();
