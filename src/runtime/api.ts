@@ -288,8 +288,9 @@ export interface TrainSpec {
   readonly batchSize?: number;
   /**
    * Most tokens of one GPU slice of a step (a step is several slices, gradients accumulated):
-   * what bounds how long a serving request arriving during a slice waits. Default: 128 (at most
-   * the runtime's tokenBudget); an hBERT slice always holds at least the model's positions.
+   * what bounds how long a serving request arriving during a slice waits. hBERT: default 64,
+   * raised to the longest example (every example fits a slice whole); hGPT: default the model's
+   * positions (at most the tokenBudget), and texts are cut into windows of this many tokens.
    */
   readonly batchTokens?: number;
   /** Initialization and example order; the same seed and data give the same adapter bytes on one device. Default 0. */

@@ -40,10 +40,11 @@ export interface TrainingHost {
 export const SPLIT_STATE_CACHE_BYTES = 256 << 20;
 
 /**
- * Default tokens of a slice: a serving request arriving while one runs waits for it, so a slice
- * should cost about what a serving batch does (a training token costs ~3 forward tokens).
+ * Default tokens of an hBERT slice (raised to the longest example): a serving request arriving
+ * while one of its parts runs waits for that part, so parts should cost about a small serving
+ * batch. hGPT slices default to a window of the model's positions (what the LM learns from).
  */
-export const DEFAULT_SLICE_TOKENS = 128;
+export const DEFAULT_SLICE_TOKENS = 64;
 
 /** Most examples one job takes; more is a dataset for the offline trainer. */
 export const MAX_TRAIN_EXAMPLES = 100_000;
@@ -100,7 +101,8 @@ export class TrainingHead {
     return job;
   }
 
-  private tokenize(data: TrainData, what: string, labels?: readonly string[]): { examples: TokenizedExample[]; labels?: readonly string[] } {
+  /** `window`: hGPT texts are cut into windows of at most this many tokens (a slice's rows). */
+  private tokenize(data: TrainData, what: string, window: number, labels?: readonly string[]): { examples: TokenizedExample[]; labels?: readonly string[] } {
     const { config, tokenizer } = this.host;
     if (!Array.isArray(data)) throw new InvalidInputError(`${what} must be an array`);
     if (config.family === 'bert') {
@@ -119,7 +121,7 @@ export class TrainingHead {
       });
       return { examples, labels: names };
     }
-    const W = Math.min(config.maxPositions, this.rowsFor(config));
+    const W = Math.min(config.maxPositions, window);
     const examples: TokenizedExample[] = [];
     (data as readonly string[]).forEach((text, i) => {
       if (typeof text !== 'string') throw new InvalidInputError(`${what}[${i}] must be a string (an hGPT tenant trains on plain texts)`);
@@ -130,11 +132,9 @@ export class TrainingHead {
     return { examples: examples.filter((e) => e.ids.length >= 2) };
   }
 
-  /** Rows of one GPU slice: the batchTokens budget, at least one whole example, the LM head's logits within one binding. */
-  private rowsFor(config: ModelConfig, batchTokens = this.host.tokenBudget): number {
-    let rows = Math.max(batchTokens, config.family === 'bert' ? config.maxPositions : 2);
-    if (config.family === 'gpt2') rows = Math.min(rows, Math.floor(maxBindingBytes(this.host.engine().ctx.limits) / (config.vocabSize * 4)));
-    return rows;
+  /** hGPT: rows of one GPU slice, the batchTokens budget with the LM head's logits in one binding (a window fills a slice at most). */
+  private gptRows(config: ModelConfig, batchTokens: number): number {
+    return Math.max(2, Math.min(batchTokens, Math.floor(maxBindingBytes(this.host.engine().ctx.limits) / (config.vocabSize * 4))));
   }
 
   private prepare(spec: TrainSpec): Prepared {
@@ -150,7 +150,9 @@ export class TrainingHead {
     const learningRate = positiveNumber('learningRate', spec.learningRate, DEFAULTS.learningRate);
     const weightDecay = positiveNumber('weightDecay', spec.weightDecay, DEFAULTS.weightDecay, true);
     const batchSize = positiveInt('batchSize', spec.batchSize, config.family === 'bert' ? 32 : 8, 4096);
-    const batchTokens = positiveInt('batchTokens', spec.batchTokens, Math.min(this.host.tokenBudget, DEFAULT_SLICE_TOKENS), 1 << 20);
+    const defaultSlice = config.family === 'bert' ? DEFAULT_SLICE_TOKENS : Math.min(this.host.tokenBudget, config.maxPositions);
+    const batchTokens = positiveInt('batchTokens', spec.batchTokens, defaultSlice, 1 << 20);
+    const window = config.family === 'gpt2' ? this.gptRows(config, batchTokens) : batchTokens;
     if (spec.seed !== undefined && (!Number.isInteger(spec.seed) || spec.seed < 0 || spec.seed > 0xffffffff)) throw new InvalidInputError(`seed must be an integer in 0..2^32-1, got ${String(spec.seed)}`);
     const seed = spec.seed ?? DEFAULTS.seed;
     const targets = spec.targets ?? LORA_TARGETS[config.family];
@@ -158,12 +160,12 @@ export class TrainingHead {
     if (spec.signal !== undefined && !(typeof spec.signal === 'object' && spec.signal !== null && 'aborted' in spec.signal)) throw new InvalidInputError('signal must be an AbortSignal');
     const from = spec.domain !== undefined ? split : 0;
     if (from >= config.numLayers) throw new InvalidInputError(`a tenant of a domain trains layers ${split} and above, and the model has ${config.numLayers}`);
-    const all = this.tokenize(spec.data, 'data');
+    const all = this.tokenize(spec.data, 'data', window);
     let examples = all.examples;
     let validation: TokenizedExample[] = [];
     const v = spec.validation;
     if (Array.isArray(v)) {
-      validation = this.tokenize(v as TrainData, 'validation', all.labels).examples;
+      validation = this.tokenize(v as TrainData, 'validation', window, all.labels).examples;
     } else {
       const fraction = v === undefined ? (examples.length >= 20 ? 0.1 : 0) : (v as unknown);
       if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) throw new InvalidInputError(`validation must be held-out data or a fraction in [0, 1), got ${String(v)}`);
@@ -186,7 +188,8 @@ export class TrainingHead {
       rank,
       alpha,
       targets: [...targets],
-      rows: this.rowsFor(config, batchTokens),
+      // hBERT: at least the longest example, so every one fits a slice whole.
+      rows: config.family === 'bert' ? Math.max(batchTokens, ...all.examples.map((e) => e.ids.length), ...validation.map((e) => e.ids.length)) : window,
       hyper: { epochs, learningRate, weightDecay, batchSize, seed, warmup: Math.min(30, Math.floor((epochs * Math.ceil(examples.length / batchSize)) / 5)), beta1: 0.9, beta2: 0.999, eps: 1e-8 },
     };
   }
