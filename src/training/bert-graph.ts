@@ -16,13 +16,8 @@ import type { BertConfig } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
-
-interface Norm {
-  readonly gamma: GPUBuffer;
-  readonly beta: GPUBuffer;
-}
 
 interface Layer {
   readonly l: number;
@@ -63,7 +58,7 @@ export class BertTrainGraph implements FamilyGraph {
     const I = config.intermediateSize;
     if (!lora.head) throw new TrainingShapeError('an hBERT tenant trains a classifier: the trainable has no head');
     if (!base.has('pooler.dense.weight')) throw new TrainingShapeError('the base model has no pooler, so no classifier can be trained over it');
-    const norm = (name: string): Norm => ({ gamma: base.get(`${name}.weight`, [H]), beta: base.get(`${name}.bias`, [H]) });
+    const norm = (name: string): Norm => normOf(base, name, H);
     const lin = (path: string, inDim: number, outDim: number): TrainLinear => new TrainLinear(ctx, projection(base, path, inDim, outDim, 'nk'), lora.module(path), lora);
     const layers: Layer[] = [];
     for (let l = from; l < config.numLayers; l++) {

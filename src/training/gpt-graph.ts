@@ -12,13 +12,8 @@ import type { Gpt2Config } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type SelfAttention } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
-
-interface Norm {
-  readonly gamma: GPUBuffer;
-  readonly beta: GPUBuffer;
-}
 
 interface Block {
   readonly l: number;
@@ -53,7 +48,7 @@ export class GptTrainGraph implements FamilyGraph {
 
   static async create(ctx: GpuContext, config: Gpt2Config, base: BaseWeights, lora: TrainableLora, from: number, maxRows: number, maxSeqs: number): Promise<GptTrainGraph> {
     const { hiddenSize: H, intermediateSize: I } = config;
-    const norm = (name: string): Norm => ({ gamma: base.get(`${name}.weight`, [H]), beta: base.get(`${name}.bias`, [H]) });
+    const norm = (name: string): Norm => normOf(base, name, H);
     const lin = (path: string, inDim: number, outDim: number): TrainLinear => new TrainLinear(ctx, projection(base, path, inDim, outDim, 'kn'), lora.module(path), lora);
     const blocks: Block[] = [];
     for (let l = from; l < config.numLayers; l++) {

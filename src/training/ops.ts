@@ -8,6 +8,7 @@ import { encodeMatmul, type WeightLayout } from '../kernels/matmul.js';
 import { encodeMatmulTN } from '../kernels/matmul-tn.js';
 import type { ShardedWeight } from '../kernels/weight-shards.js';
 import type { Projection } from '../model/project.js';
+import type { BaseWeights } from '../knowledge/general/base-weights.js';
 import { HmiError } from '../errors.js';
 import type { TrainableLora, TrainableModule } from './trainable-lora.js';
 
@@ -203,4 +204,14 @@ export function sliceParts(ctx: GpuContext, x0: GPUBuffer, bytes: number, input:
     pass.end();
     ctx.submit([enc.finish()]);
   });
+}
+
+/** A frozen LayerNorm's parameters. */
+export interface Norm {
+  readonly gamma: GPUBuffer;
+  readonly beta: GPUBuffer;
+}
+
+export function normOf(base: BaseWeights, name: string, hidden: number): Norm {
+  return { gamma: base.get(`${name}.weight`, [hidden]), beta: base.get(`${name}.bias`, [hidden]) };
 }
