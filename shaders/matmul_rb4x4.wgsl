@@ -4,6 +4,8 @@
 // 16 FMAs and there are no barriers. Tail rows/cols are clamped for the loads (the block
 // recomputes the last valid row/col) and skipped at the store, so tails stay exact. w is
 // read through the weight prelude (shaders/weights_*_prelude.wgsl: f32, or f16 widened).
+// Each accumulator adds its products one k at a time, in the order matmul_naive.wgsl does:
+// the variants give the same bits, so an autotune's choice never changes an answer.
 // W layout (override KN): true: w is [K,N] (GPT-2 Conv1D); false: w is [N,K] (nn.Linear).
 // bias: [N] (bind any buffer when flags bit 0 is clear). Epilogue: matmul_epilogue.wgsl.
 // Dispatch: (ceil(ceil(N/4)/WGX), ceil(ceil(M/4)/WGY)) workgroups of WGX x WGY.
@@ -64,10 +66,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let b1 = wg(o + N, c);
       let b2 = wg(o + 2u * N, c);
       let b3 = wg(o + 3u * N, c);
-      acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
-      acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
-      acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
-      acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
+      acc0 += a0.x * b0;
+      acc0 += a0.y * b1;
+      acc0 += a0.z * b2;
+      acc0 += a0.w * b3;
+      acc1 += a1.x * b0;
+      acc1 += a1.y * b1;
+      acc1 += a1.z * b2;
+      acc1 += a1.w * b3;
+      acc2 += a2.x * b0;
+      acc2 += a2.y * b1;
+      acc2 += a2.z * b2;
+      acc2 += a2.w * b3;
+      acc3 += a3.x * b0;
+      acc3 += a3.y * b1;
+      acc3 += a3.z * b2;
+      acc3 += a3.w * b3;
     }
     for (var k = k4; k < K; k++) {
       let b = wg(k * N, c);
@@ -87,10 +101,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let b1 = w4(wc.y + k);
       let b2 = w4(wc.z + k);
       let b3 = w4(wc.w + k);
-      acc0 += vec4f(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
-      acc1 += vec4f(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
-      acc2 += vec4f(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
-      acc3 += vec4f(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+      let t = transpose(mat4x4f(b0, b1, b2, b3));
+      acc0 += a0.x * t[0];
+      acc0 += a0.y * t[1];
+      acc0 += a0.z * t[2];
+      acc0 += a0.w * t[3];
+      acc1 += a1.x * t[0];
+      acc1 += a1.y * t[1];
+      acc1 += a1.z * t[2];
+      acc1 += a1.w * t[3];
+      acc2 += a2.x * t[0];
+      acc2 += a2.y * t[1];
+      acc2 += a2.z * t[2];
+      acc2 += a2.w * t[3];
+      acc3 += a3.x * t[0];
+      acc3 += a3.y * t[1];
+      acc3 += a3.z * t[2];
+      acc3 += a3.w * t[3];
     }
     for (var k = k4; k < K; k++) {
       let b = vec4f(wAt(wc.x + k), wAt(wc.y + k), wAt(wc.z + k), wAt(wc.w + k));

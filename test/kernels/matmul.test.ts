@@ -84,6 +84,33 @@ describe('matmul kernels', () => {
     }
   }
 
+  // The runtime picks a variant per device by timing (and re-picks after a device loss), so an
+  // answer may only stay the same bits if every variant adds the products in the same order.
+  for (const wLayout of ['kn', 'nk'] as WeightLayout[]) {
+    it(`every variant gives the same bits (${wLayout}, every shape, bias and GELU)`, async () => {
+      const ctx = await testContext();
+      for (const [M, N, K] of SHAPES) {
+        const [gx, gw, gb] = await Promise.all([
+          uploadBuffer(ctx, randomFloats(M * K, M + 5), 'x'),
+          uploadBuffer(ctx, randomFloats(K * N, N + 6), 'w'),
+          uploadBuffer(ctx, randomFloats(N, K + 7), 'bias'),
+        ]);
+        const outs: Float32Array[] = [];
+        for (const variant of MATMUL_VARIANTS) {
+          const gy = await allocBuffer(ctx, M * N * 4, 'y');
+          run(ctx, (pass) => encodeMatmul(ctx, pass, { x: gx, w: gw, y: gy, bias: gb, M, N, K, wLayout, variant, activation: 'gelu_erf' }));
+          outs.push(await readF32(ctx, gy, M * N));
+          gy.destroy();
+        }
+        for (let v = 1; v < outs.length; v++) {
+          const differ = outs[v].findIndex((y, i) => !Object.is(y, outs[0][i]));
+          expect(differ, `${MATMUL_VARIANTS[v]} vs ${MATMUL_VARIANTS[0]} at M=${M} N=${N} K=${K}`).toBe(-1);
+        }
+        for (const b of [gx, gw, gb]) b.destroy();
+      }
+    });
+  }
+
   it('reads and writes through buffer offsets', async () => {
     const ctx = await testContext();
     const [M, N, K] = [3, 5, 6];
