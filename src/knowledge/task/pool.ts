@@ -52,6 +52,11 @@ export interface ResidentTenant {
   readonly pages: Uint32Array;
   /** Changes every time the tenant is (re)loaded: a key for caches of its page table. */
   readonly generation: number;
+  /**
+   * The label names of the classifier these pages hold. Answers are named from here, not from
+   * the registration, which a re-registration may already have replaced while they computed.
+   */
+  readonly labels?: readonly string[];
 }
 
 interface Entry extends ResidentTenant {
@@ -222,7 +227,18 @@ export class AdapterPool {
     }
     s.free -= need;
     this.upload(s.buffer, pages, data);
-    const entry: Entry = { id, shard, layout, pages, generation: this.nextGeneration++, handle, pins: 0, crf: 0, last: this.tick };
+    const entry: Entry = {
+      id,
+      shard,
+      layout,
+      pages,
+      generation: this.nextGeneration++,
+      ...(adapter.labels ? { labels: [...adapter.labels] } : {}),
+      handle,
+      pins: 0,
+      crf: 0,
+      last: this.tick,
+    };
     this.entries.set(id, entry);
     this.touch(entry);
     return entry;

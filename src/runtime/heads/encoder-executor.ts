@@ -97,7 +97,8 @@ export class EncoderExecutor {
     const H = this.model.config.hiddenSize;
     const wantsHead = batch.some((r) => r.kind === 'classify');
     // Sized from the heads that will run (resident now), not from metadata that may be newer.
-    const maxLabels = Math.max(1, ...batch.map((r) => this.pool.resident(r.tenantId)?.layout.head?.numLabels ?? 0));
+    const heads = batch.map((r) => this.pool.resident(r.tenantId));
+    const maxLabels = Math.max(1, ...heads.map((t) => t?.layout.head?.numLabels ?? 0));
     const logitsBuf = wantsHead ? await this.logitsBuffer(batch.length * maxLabels * 4) : null;
     let headLayout: HeadsLayout = { maxLabels: 0, numLabels: [] };
     let noPooler = false;
@@ -138,7 +139,7 @@ export class EncoderExecutor {
           settle.push(() => r.reject(new UnknownTenantError(r.tenantId)));
           return;
         }
-        // The label count of the head that ran; names only if the registration still matches it.
+        // The label count and names of the head that ran, whatever the registration says now.
         const n = headLayout.numLabels[q] ?? 0;
         if (!logits || n === 0) {
           settle.push(() => r.reject(new RequestFailedError(`tenant ${r.tenantId} has no classifier head`)));
@@ -147,7 +148,8 @@ export class EncoderExecutor {
         const scores = softmax(logits, q * stride, n);
         let best = 0;
         for (let i = 1; i < n; i++) if (scores[i] > scores[best]) best = i;
-        const label = (m.numLabels === n ? m.labels[best] : undefined) ?? `LABEL_${best}`;
+        const names = heads[q]?.labels;
+        const label = (names?.length === n ? names[best] : undefined) ?? `LABEL_${best}`;
         settle.push(() => r.resolve({ tenantId: r.tenantId, label, labelIndex: best, scores, tokens: r.tokens, latencyMs }));
       }
       done.push({ tenantId: r.tenantId, tokens: r.tokens, latencyMs });
