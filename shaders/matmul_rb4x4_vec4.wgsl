@@ -3,7 +3,7 @@
 // vec4s, a quarter of the loads (w as WeightQuads of the weight prelude,
 // shaders/weights_*_prelude.wgsl: vec4f, or four halves widened to f32). Needs K % 4 == 0, and for KN also N % 4 == 0 (the binding
 // picks matmul_rb4x4.wgsl otherwise); M and, for !KN, N tails are clamped as there.
-// Each accumulator adds its products one k at a time, in the order matmul_naive.wgsl does:
+// Products are added as matmul_naive.wgsl adds them (addK4, shaders/matmul_rb4x4_prelude.wgsl):
 // the variants give the same bits, so an autotune's choice never changes an answer.
 // W layout (override KN): true: w is [K,N] (GPT-2 Conv1D); false: w is [N,K] (nn.Linear).
 // bias: [N] (bind any buffer when flags bit 0 is clear). Epilogue: matmul_epilogue.wgsl.
@@ -46,22 +46,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let b2 = weightQuad(w[o + 2u * nq]);
       let b3 = weightQuad(w[o + 3u * nq]);
       o += 4u * nq;
-      acc0 += a0.x * b0;
-      acc0 += a0.y * b1;
-      acc0 += a0.z * b2;
-      acc0 += a0.w * b3;
-      acc1 += a1.x * b0;
-      acc1 += a1.y * b1;
-      acc1 += a1.z * b2;
-      acc1 += a1.w * b3;
-      acc2 += a2.x * b0;
-      acc2 += a2.y * b1;
-      acc2 += a2.z * b2;
-      acc2 += a2.w * b3;
-      acc3 += a3.x * b0;
-      acc3 += a3.y * b1;
-      acc3 += a3.z * b2;
-      acc3 += a3.w * b3;
+      acc0 = addK4(acc0, a0, b0, b1, b2, b3);
+      acc1 = addK4(acc1, a1, b0, b1, b2, b3);
+      acc2 = addK4(acc2, a2, b0, b1, b2, b3);
+      acc3 = addK4(acc3, a3, b0, b1, b2, b3);
     }
   } else {
     let wc = vec4u(col0, min(col0 + 1u, n1), min(col0 + 2u, n1), min(col0 + 3u, n1)) * kq;
@@ -75,34 +63,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let b2 = weightQuad(w[wc.z + k]);
       let b3 = weightQuad(w[wc.w + k]);
       let t = transpose(mat4x4f(b0, b1, b2, b3));
-      acc0 += a0.x * t[0];
-      acc0 += a0.y * t[1];
-      acc0 += a0.z * t[2];
-      acc0 += a0.w * t[3];
-      acc1 += a1.x * t[0];
-      acc1 += a1.y * t[1];
-      acc1 += a1.z * t[2];
-      acc1 += a1.w * t[3];
-      acc2 += a2.x * t[0];
-      acc2 += a2.y * t[1];
-      acc2 += a2.z * t[2];
-      acc2 += a2.w * t[3];
-      acc3 += a3.x * t[0];
-      acc3 += a3.y * t[1];
-      acc3 += a3.z * t[2];
-      acc3 += a3.w * t[3];
+      acc0 = addK4(acc0, a0, t[0], t[1], t[2], t[3]);
+      acc1 = addK4(acc1, a1, t[0], t[1], t[2], t[3]);
+      acc2 = addK4(acc2, a2, t[0], t[1], t[2], t[3]);
+      acc3 = addK4(acc3, a3, t[0], t[1], t[2], t[3]);
     }
   }
-  var acc = array<vec4f, 4>(acc0, acc1, acc2, acc3);
-  for (var i = 0u; i < 4u; i++) {
-    let row = row0 + i;
-    if (row > m1) {
-      break;
-    }
-    for (var j = 0u; j < 4u; j++) {
-      if (col0 + j <= n1) {
-        store_out(row, col0 + j, acc[i][j]);
-      }
-    }
-  }
+  storeBlock(row0, col0, m1, n1, array<vec4f, 4>(acc0, acc1, acc2, acc3));
 }

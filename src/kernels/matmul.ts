@@ -4,9 +4,10 @@ import naiveCode from '../../shaders/matmul_naive.wgsl?raw';
 import tiledCode from '../../shaders/matmul_tiled.wgsl?raw';
 import rb4x4Code from '../../shaders/matmul_rb4x4.wgsl?raw';
 import rb4x4Vec4Code from '../../shaders/matmul_rb4x4_vec4.wgsl?raw';
+import rb4x4Prelude from '../../shaders/matmul_rb4x4_prelude.wgsl?raw';
 import { dispatch, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
-import type { KernelSpec, OverrideConstants } from '../gpu/pipelines.js';
+import { composeWgsl, type KernelSpec, type OverrideConstants } from '../gpu/pipelines.js';
 import { ShapeError } from '../errors.js';
 import { weightBytes, weightKernels, weightRead, type WeightDtype, type WeightRead } from './weight-read.js';
 
@@ -59,16 +60,16 @@ const kernel = (name: string, code: string): Record<WeightRead, KernelSpec> => w
 export const matmulKernels = {
   naive: kernel('matmul_naive', naiveCode),
   tiled: kernel('matmul_tiled', tiledCode),
-  rb4x4: kernel('matmul_rb4x4', rb4x4Code),
-  rb4x4Vec4: kernel('matmul_rb4x4_vec4', rb4x4Vec4Code),
+  rb4x4: kernel('matmul_rb4x4', composeWgsl(rb4x4Prelude, rb4x4Code)),
+  rb4x4Vec4: kernel('matmul_rb4x4_vec4', composeWgsl(rb4x4Prelude, rb4x4Vec4Code)),
 } as const;
 
 const ACTIVATIONS: Record<MatmulActivation, number> = { none: 0, gelu_erf: 1, gelu_tanh: 2 };
 
 /**
- * Autotune key: weight layout and the rounded log2 of N and K. Not M: a projection must run
- * the same variant whatever the batch's row count, or a tenant's output would change in the
- * last bits with the other tenants batched beside it (variants sum in different orders).
+ * Autotune key: weight layout and the rounded log2 of N and K. Not M: a projection runs one
+ * variant whatever the batch's row count. (Every variant adds in the same order, so no choice
+ * changes an answer's bits; keying on M would only multiply the classes to time.)
  */
 export function matmulShapeClass(s: MatmulShape): string {
   const l = (n: number): number => Math.round(Math.log2(n));
