@@ -13,7 +13,8 @@
 //   pos [posRows, H]; typeRow [H] (token type 0's embedding); ln [numLn, 2H] = gamma | beta;
 //   out [rows, H]. Slots, positions and LN sets are clamped so a bad index never reads
 //   outside its buffer.
-// Dispatch: one workgroup of WG (override, 64 on GPUs, 4 on CPU adapters, as layernorm) per
+// Dispatch: one workgroup of WG (override of shaders/workgroup_sum_prelude.wgsl, prepended with
+//   workgroupSum; 64 on GPUs, 4 on CPU adapters, as layernorm) per
 //   row, grid1d(rows, 1): row = wid.x + wid.y * nwg.x. x is
 // recomputed in each of the three sweeps rather than kept in workgroup memory, so H has no
 // upper bound; the reads are few per element and cached.
@@ -26,18 +27,6 @@ struct Params { rows: u32, hidden: u32, eps: f32, slots: u32, posRows: u32, numL
 @group(0) @binding(4) var<storage, read> typeRow: array<f32>;
 @group(0) @binding(5) var<storage, read> ln: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
-
-override WG: u32 = 64u;
-var<workgroup> partial: array<f32, WG>;
-
-fn workgroupSum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  var total = 0.0;
-  for (var i = 0u; i < WG; i++) { total += partial[i]; }
-  workgroupBarrier();
-  return total;
-}
 
 struct Row { self_: u32, prev: u32, next: u32, hasPrev: bool, hasNext: bool, posBase: u32 }
 

@@ -1,3 +1,4 @@
+import sumPrelude from '../../shaders/workgroup_sum_prelude.wgsl?raw';
 import statsPrelude from '../../shaders/layernorm_stats_prelude.wgsl?raw';
 import code from '../../shaders/layernorm.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
@@ -9,7 +10,7 @@ import { rowReductionWorkgroup } from './adapter-kind.js';
 
 export const layerNormKernel: KernelSpec = {
   name: 'layernorm',
-  code: composeWgsl(statsPrelude, code),
+  code: composeWgsl(sumPrelude, statsPrelude, code),
   bindings: ['uniform', 'read', 'read', 'read', 'storage'],
 };
 

@@ -1,6 +1,7 @@
 import code from '../../shaders/plot_combine.wgsl?raw';
 import f32Values from '../../shaders/plot_values_f32_prelude.wgsl?raw';
 import f16Values from '../../shaders/plot_values_f16_prelude.wgsl?raw';
+import sumPrelude from '../../shaders/workgroup_sum_prelude.wgsl?raw';
 import { dispatch, grid1d, Params, type BufferRef } from '../gpu/dispatch.js';
 import type { GpuContext } from '../gpu/device.js';
 import { composeWgsl, type KernelSpec } from '../gpu/pipelines.js';
@@ -10,8 +11,8 @@ import { requireElements, requireInts } from './check-shapes.js';
 
 const BINDINGS = ['uniform', 'read', 'read', 'read', 'read', 'read', 'storage'] as const;
 // One kernel, two ways of reading the cache: f32 values read directly, f16 ones unpacked from u32.
-export const plotCombineKernel: KernelSpec = { name: 'plot_combine', code: composeWgsl(f32Values, code), bindings: BINDINGS };
-export const plotCombineF16Kernel: KernelSpec = { name: 'plot_combine_f16', code: composeWgsl(f16Values, code), bindings: BINDINGS };
+export const plotCombineKernel: KernelSpec = { name: 'plot_combine', code: composeWgsl(sumPrelude, f32Values, code), bindings: BINDINGS };
+export const plotCombineF16Kernel: KernelSpec = { name: 'plot_combine_f16', code: composeWgsl(sumPrelude, f16Values, code), bindings: BINDINGS };
 
 /** Bit of a row's flags: the previous row is T(i-1) of the same sequence. */
 export const HAS_PREV = 1;
