@@ -154,6 +154,10 @@ test.describe('worker boundary (fake runtime)', () => {
         if (++n === 3) ac.abort();
         lastFinish = c.choices[0].finish_reason;
       }
+      // Aborted before the call: the abort must still reach the worker's request.
+      const pre = new AbortController();
+      pre.abort();
+      const cut = await rt.completions.create({ model: 'tenant-0', prompt: 'go on', max_tokens: 100_000 }, { signal: pre.signal });
       let unknown = '';
       try {
         await rt.completions.create({ model: 'nobody', prompt: 'hi' });
@@ -161,7 +165,7 @@ test.describe('worker boundary (fake runtime)', () => {
         unknown = (e as Error).name;
       }
       await rt.dispose();
-      return { whole, chunks, n, lastFinish, unknown };
+      return { whole, chunks, n, lastFinish, unknown, cut };
     }, FAKE);
     expect(r.whole.object).toBe('text_completion');
     expect(r.whole.model).toBe('tenant-1');
@@ -172,6 +176,8 @@ test.describe('worker boundary (fake runtime)', () => {
     expect(r.chunks.at(-1)!.finish).toBe('length');
     expect(r.n).toBeLessThan(100);
     expect(r.lastFinish).toBe('abort');
+    expect(r.cut.choices[0].finish_reason).toBe('abort');
+    expect(r.cut.usage.completion_tokens).toBeLessThan(100);
     expect(r.unknown).toBe('UnknownTenantError');
   });
 

@@ -279,12 +279,14 @@ export class WorkerRuntime implements HmiRuntimeApi {
     const signal = options?.signal;
     const s = await this.session();
     const callId = ++this.nextCallId;
+    type Remote = Comlink.Remote<PullStream<CompletionChunk>>;
+    // Posted before any abort(callId): an abort sent first would find nothing to stop and be lost.
+    const call = s.api.createCompletion(params, callId) as Promise<Completion | Remote>;
     const abort = (): void => void s.api.abort(callId).catch(() => undefined);
     signal?.addEventListener('abort', abort, { once: true });
     if (signal?.aborted) abort();
     try {
-      type Remote = Comlink.Remote<PullStream<CompletionChunk>>;
-      const r = await s.track(s.api.createCompletion(params, callId) as Promise<Completion | Remote>);
+      const r = await s.track(call);
       // A comlink proxy is a function; a whole completion arrives as a plain object.
       return typeof r === 'function' ? this.read(s, r, signal) : (r as Completion);
     } finally {
