@@ -24,6 +24,7 @@ export {
 } from './runtime/bundle.js';
 export * from './runtime/errors.js';
 export * from './errors.js';
+export { TrainingShapeError } from './training/errors.js';
 
 // The same API from a module Worker (createRuntime({ worker: true }) uses it).
 export { createWorkerRuntime, WorkerRuntime, type WorkerRuntimeOptions } from './worker/client.js';

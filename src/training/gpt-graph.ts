@@ -12,7 +12,8 @@ import type { Gpt2Config } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainingShapeError, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
+import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
+import { TrainingShapeError } from './errors.js';
 import type { TrainableLora } from './trainable-lora.js';
 
 interface Block {

@@ -9,15 +9,8 @@ import { encodeMatmulTN } from '../kernels/matmul-tn.js';
 import type { ShardedWeight } from '../kernels/weight-shards.js';
 import type { Projection } from '../model/project.js';
 import type { BaseWeights } from '../knowledge/general/base-weights.js';
-import { HmiError } from '../errors.js';
+import { TrainingShapeError } from './errors.js';
 import type { TrainableLora, TrainableModule } from './trainable-lora.js';
-
-/** A base tensor training cannot use (held in row shards): say so rather than compute wrong gradients. */
-export class TrainingShapeError extends HmiError {
-  constructor(message: string) {
-    super('TRAINING_UNSUPPORTED', message);
-  }
-}
 
 /** The one buffer of a frozen base weight; gradients through row shards are not implemented. */
 export function wholeWeight(w: ShardedWeight, name: string): { buffer: GPUBuffer; dtype: ShardedWeight['dtype'] } {

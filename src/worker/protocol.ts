@@ -12,6 +12,7 @@ import * as taskErrors from '../knowledge/task/errors.js';
 import * as modelErrors from '../model/errors.js';
 import * as runtimeErrors from '../runtime/errors.js';
 import * as generationErrors from '../model/kv/errors.js';
+import * as trainingErrors from '../training/errors.js';
 import type {
   ClassifyOptions,
   ClassifyResult,
@@ -166,7 +167,7 @@ export function registerRemoteErrorClass(cls: ErrorClass): void {
 }
 
 // Every module of named errors the runtime can throw; an error missing here still keeps name and code.
-for (const mod of [coreErrors, runtimeErrors, generationErrors, formatErrors, modelErrors, domainErrors, taskErrors, workerErrors] as const) {
+for (const mod of [coreErrors, runtimeErrors, generationErrors, formatErrors, modelErrors, domainErrors, taskErrors, trainingErrors, workerErrors] as const) {
   for (const value of Object.values(mod)) {
     if (typeof value === 'function' && value.prototype instanceof Error) registerRemoteErrorClass(value as ErrorClass);
   }

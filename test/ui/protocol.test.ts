@@ -3,6 +3,7 @@ import { AdapterLimitError, HmiError } from '../../src/errors.js';
 import { ModelLoadError } from '../../src/formats/errors.js';
 import { QueueFullError, TrainingAbortedError, UnknownTenantError } from '../../src/runtime/errors.js';
 import { WorkerCrashedError } from '../../src/worker/errors.js';
+import { TrainingShapeError } from '../../src/training/errors.js';
 import { fromWireError, isWireError, toWireError } from '../../src/worker/protocol.js';
 
 /** What the worker boundary does to a thrown error: wire form, structured clone, rebuild. */
@@ -30,6 +31,9 @@ describe('errors across the worker boundary', () => {
 
     expect(roundTrip(new UnknownTenantError('t9'))).toMatchObject({ name: 'UnknownTenantError', tenantId: 't9' });
     expect(roundTrip(new WorkerCrashedError('gone'))).toBeInstanceOf(WorkerCrashedError);
+    const t = roundTrip(new TrainingShapeError('the base model has no pooler'));
+    expect(t).toBeInstanceOf(TrainingShapeError);
+    expect(t).toMatchObject({ name: 'TrainingShapeError', code: 'TRAINING_UNSUPPORTED' });
   });
 
   it('rebuilds an HmiError that renamed itself (an AbortError-named one) as its class, with its name', () => {
