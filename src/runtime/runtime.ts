@@ -400,10 +400,11 @@ export class HmiRuntime implements HmiRuntimeApi {
   }
 
   /**
-   * Serving first. A training part (one layer's forward or backward of a slice) runs when no
-   * serving request is queued or running, so a request arriving meanwhile waits for one part at
-   * most; a part that has waited TRAINING_MAX_WAIT_MS runs anyway, so a saturated runtime still
-   * trains (a part per wait). Either way after the GPU has finished what was submitted.
+   * Serving first. A training part (the attention or the FFN half of one layer's forward or
+   * backward of a slice) runs when no serving request is queued or running, so a request
+   * arriving meanwhile waits for one part at most; a part that has waited TRAINING_MAX_WAIT_MS
+   * runs anyway, so a saturated runtime still trains (a part per wait). Either way after the
+   * GPU has finished what was submitted.
    */
   private async trainingTurn(): Promise<void> {
     const start = now();

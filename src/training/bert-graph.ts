@@ -131,9 +131,14 @@ export class BertTrainGraph implements FamilyGraph {
     // Only the [CLS] rows get an output gradient from the head: the rest of dA must be zero.
     const n = this.layers.length;
     const steps = [
-      ...this.layers.map((L) => (pass: GPUComputePassEncoder) => this.forwardLayer(pass, L, slice)),
+      ...this.layers.flatMap((L) => [(pass: GPUComputePassEncoder) => this.forwardAttention(pass, L, slice), (pass: GPUComputePassEncoder) => this.forwardFfn(pass, L, slice)]),
       (pass: GPUComputePassEncoder) => this.head(pass, slice, train),
-      ...(train ? this.layers.map((_, k) => (pass: GPUComputePassEncoder) => this.backwardLayer(pass, this.layers[n - 1 - k], slice, k === n - 1)) : []),
+      ...(train
+        ? this.layers.flatMap((_, k) => {
+            const L = this.layers[n - 1 - k];
+            return [(pass: GPUComputePassEncoder) => this.backwardFfn(pass, L, slice), (pass: GPUComputePassEncoder) => this.backwardAttention(pass, L, slice, k === n - 1)];
+          })
+        : []),
     ];
     return sliceParts(this.ctx, a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, train ? [a.get('dA')] : [], steps);
   }
@@ -142,8 +147,10 @@ export class BertTrainGraph implements FamilyGraph {
     return lin.mod ? this.a.get(`u:${lin.mod.path}`) : null;
   }
 
-  private forwardLayer(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice): void {
-    const { hiddenSize: H, intermediateSize: I, layerNormEps: eps } = this.config;
+  // A layer is two parts (attention, FFN) each way: a serving request arriving during a
+  // training slice waits for half a layer's work at most.
+  private forwardAttention(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice): void {
+    const { hiddenSize: H, layerNormEps: eps } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
     const g = (n: string): GPUBuffer => a.get(`${n}${L.l}`);
@@ -159,6 +166,13 @@ export class BertTrainGraph implements FamilyGraph {
     L.o.forward(pass, g('ctx'), a.get('tmp'), this.u(L.o), R);
     encodeAdd(this.ctx, pass, x, a.get('tmp'), g('h1pre'), R * H);
     encodeLayerNorm(this.ctx, pass, { x: g('h1pre'), gamma: L.n1.gamma, beta: L.n1.beta, y: g('h1'), rows: R, cols: H, eps });
+  }
+
+  private forwardFfn(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice): void {
+    const { hiddenSize: H, intermediateSize: I, layerNormEps: eps } = this.config;
+    const R = slice.batch.rows;
+    const a = this.a;
+    const g = (n: string): GPUBuffer => a.get(`${n}${L.l}`);
     L.inter.forward(pass, g('h1'), g('fpre'), this.u(L.inter), R);
     encodeGelu(this.ctx, pass, { x: g('fpre'), y: g('f'), n: R * I, form: 'erf' });
     L.out.forward(pass, g('f'), a.get('tmp'), this.u(L.out), R);
@@ -190,8 +204,8 @@ export class BertTrainGraph implements FamilyGraph {
     encodeScatterRows(this.ctx, pass, { src: a.get('dcls'), rowIdx: a.get('clsRows'), dst: a.get('dA'), rows: S, dim: H, srcStride: H, dstStride: H });
   }
 
-  /** dA holds the gradient of this layer's output; leaves the gradient of its input in dA (unless `first`). */
-  private backwardLayer(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice, first: boolean): void {
+  /** dA holds the gradient of this layer's output; leaves the gradient of the FFN block's input (h1) in g2. */
+  private backwardFfn(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice): void {
     const { hiddenSize: H, intermediateSize: I, layerNormEps: eps } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
@@ -203,6 +217,15 @@ export class BertTrainGraph implements FamilyGraph {
     L.inter.backward(pass, g('h1'), this.u(L.inter), a.get('dfpre'), a.get('dh1'), du, R);
     encodeAdd(this.ctx, pass, a.get('dh1'), a.get('g1'), a.get('tmp'), R * H);
     encodeLayerNormBackward(this.ctx, pass, { x: g('h1pre'), gamma: L.n1.gamma, dy: a.get('tmp'), dx: a.get('g2'), rows: R, cols: H, eps });
+  }
+
+  /** g2 holds the gradient of the attention block's sum (h1pre); leaves the gradient of the layer's input in dA (unless `first`). */
+  private backwardAttention(pass: GPUComputePassEncoder, L: Layer, slice: TrainSlice, first: boolean): void {
+    const H = this.config.hiddenSize;
+    const R = slice.batch.rows;
+    const a = this.a;
+    const g = (n: string): GPUBuffer => a.get(`${n}${L.l}`);
+    const du = a.get('du');
     L.o.backward(pass, g('ctx'), this.u(L.o), a.get('g2'), a.get('dctx'), du, R);
     encodeSelfAttentionBackward(this.ctx, pass, a, this.attention, g('qkv'), a.get('dctx'), slice.batch);
     const dx = first ? null : a.get('dB');

@@ -110,9 +110,14 @@ export class GptTrainGraph implements FamilyGraph {
     writeBuffer(this.ctx, this.a.get('labels'), slice.targets);
     const n = this.blocks.length;
     const steps = [
-      ...this.blocks.map((B) => (pass: GPUComputePassEncoder) => this.forwardBlock(pass, B, slice)),
+      ...this.blocks.flatMap((B) => [(pass: GPUComputePassEncoder) => this.forwardAttention(pass, B, slice), (pass: GPUComputePassEncoder) => this.forwardMlp(pass, B, slice)]),
       (pass: GPUComputePassEncoder) => this.head(pass, slice, train),
-      ...(train ? this.blocks.map((_, k) => (pass: GPUComputePassEncoder) => this.backwardBlock(pass, this.blocks[n - 1 - k], slice, k === n - 1)) : []),
+      ...(train
+        ? this.blocks.flatMap((_, k) => {
+            const B = this.blocks[n - 1 - k];
+            return [(pass: GPUComputePassEncoder) => this.backwardMlp(pass, B, slice), (pass: GPUComputePassEncoder) => this.backwardAttention(pass, B, slice, k === n - 1)];
+          })
+        : []),
     ];
     return sliceParts(this.ctx, this.a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, [], steps);
   }
@@ -129,8 +134,10 @@ export class GptTrainGraph implements FamilyGraph {
     encodeLayerNormBackward(this.ctx, pass, { x, gamma: n.gamma, dy, dx, rows, cols: this.config.hiddenSize, eps: this.config.layerNormEps });
   }
 
-  private forwardBlock(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice): void {
-    const { hiddenSize: H, intermediateSize: I } = this.config;
+  // A block is two parts (attention, MLP) each way: a serving request arriving during a
+  // training slice waits for half a block's work at most.
+  private forwardAttention(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice): void {
+    const H = this.config.hiddenSize;
     const R = slice.batch.rows;
     const a = this.a;
     const g = (n: string): GPUBuffer => a.get(`${n}${B.l}`);
@@ -139,6 +146,13 @@ export class GptTrainGraph implements FamilyGraph {
     encodeSelfAttention(this.ctx, pass, a, this.attention, g('qkv'), g('ctx'), slice.batch);
     B.cProj.forward(pass, g('ctx'), a.get('tmp'), this.u(B.cProj), R);
     encodeAdd(this.ctx, pass, g('x'), a.get('tmp'), g('xa'), R * H);
+  }
+
+  private forwardMlp(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice): void {
+    const { hiddenSize: H, intermediateSize: I } = this.config;
+    const R = slice.batch.rows;
+    const a = this.a;
+    const g = (n: string): GPUBuffer => a.get(`${n}${B.l}`);
     this.ln(pass, g('xa'), B.ln2, g('ln2'), R);
     B.cFc.forward(pass, g('ln2'), g('fpre'), this.u(B.cFc), R);
     encodeGelu(this.ctx, pass, { x: g('fpre'), y: g('f'), n: R * I, form: 'tanh' });
@@ -160,8 +174,8 @@ export class GptTrainGraph implements FamilyGraph {
     this.lnBack(pass, xL, this.lnF, a.get('tmp'), a.get('dA'), R);
   }
 
-  /** dA holds the gradient of the block's output; leaves its input's gradient in dA (unless `first`). */
-  private backwardBlock(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice, first: boolean): void {
+  /** dA holds the gradient of the block's output; leaves the gradient of the MLP's residual input (xa) in g2. */
+  private backwardMlp(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice): void {
     const { hiddenSize: H, intermediateSize: I } = this.config;
     const R = slice.batch.rows;
     const a = this.a;
@@ -172,6 +186,15 @@ export class GptTrainGraph implements FamilyGraph {
     B.cFc.backward(pass, g('ln2'), this.u(B.cFc), a.get('dfpre'), a.get('tmp'), du, R);
     this.lnBack(pass, g('xa'), B.ln2, a.get('tmp'), a.get('g1'), R);
     encodeAdd(this.ctx, pass, a.get('g1'), a.get('dA'), a.get('g2'), R * H);
+  }
+
+  /** g2 holds the gradient of xa; leaves the block input's gradient in dA (unless `first`). */
+  private backwardAttention(pass: GPUComputePassEncoder, B: Block, slice: TrainSlice, first: boolean): void {
+    const H = this.config.hiddenSize;
+    const R = slice.batch.rows;
+    const a = this.a;
+    const g = (n: string): GPUBuffer => a.get(`${n}${B.l}`);
+    const du = a.get('du');
     B.cProj.backward(pass, g('ctx'), this.u(B.cProj), a.get('g2'), a.get('dctx'), du, R);
     encodeSelfAttentionBackward(this.ctx, pass, a, this.attention, g('qkv'), a.get('dctx'), slice.batch);
     B.cAttn.backward(pass, g('ln1'), this.u(B.cAttn), a.get('dqkv'), first ? null : a.get('tmp'), du, R);

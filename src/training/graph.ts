@@ -22,9 +22,10 @@ export interface FamilyGraph {
   readonly bytes: number;
   /**
    * One slice as submits to run in order: the first writes the state entering the first trained
-   * layer (`input`: PLOT's combine, or a copy of the embeddings), then come each layer's forward,
-   * the loss and, when `train`, each layer's backward (gradients accumulate into the trainable's
-   * `grads`). Serving work may run between them.
+   * layer (`input`: PLOT's combine, or a copy of the embeddings), then come each layer's forward
+   * in two parts (attention, then FFN), the loss and, when `train`, each layer's backward in two
+   * (FFN, then attention; gradients accumulate into the trainable's `grads`). Serving work may
+   * run between them.
    */
   parts(slice: TrainSlice, input: HiddenSource, train: boolean): (() => void)[];
   /** The per-target losses of the last slice ([numSeqs] for hBERT, [rows] for hGPT; 0 where ignored). */

@@ -181,7 +181,7 @@ export function encodeSelfAttentionBackward(ctx: GpuContext, pass: GPUComputePas
  * A slice as a list of submits, run in order: the first copies the input state into `x0` (or
  * writes it with the input's own encoder), zeroes `clear` and runs `steps[0]`; each later one runs
  * its step. Between them the caller may let serving work run (its buffers are not these), so a
- * request arriving during a slice waits for one layer's work, not the whole slice. The dispatches
+ * request arriving during a slice waits for one part (half a layer's work), not the whole slice. The dispatches
  * and their order are those of one submit: the results are the same bits.
  */
 export function sliceParts(ctx: GpuContext, x0: GPUBuffer, bytes: number, input: HiddenSource, clear: readonly GPUBuffer[], steps: readonly ((pass: GPUComputePassEncoder) => void)[]): (() => void)[] {

@@ -154,7 +154,7 @@ export class Trainer {
     try {
       for (let i = 0; i < parts.length; i++) {
         if (i > 0) {
-          // Between layers too: a serving request arriving now waits for one layer's work at most.
+          // Between parts too: a serving request arriving now waits for one part (half a layer) at most.
           await this.p.turn();
           this.p.check();
         }
