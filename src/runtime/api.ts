@@ -131,6 +131,8 @@ export interface MetricsSnapshot {
   readonly deviceRecoveries: number;
   /** Fraction of store-read + upload time that overlapped GPU work. */
   readonly prefetchHidden: number;
+  /** GPU bytes the running `tenants.train` job holds (parameters, gradients, AdamW moments, activations); 0 when none runs. */
+  readonly trainingGpuBytes: number;
 }
 
 /** Random but deterministic tenants for demos and load tests, generated where the runtime runs. */

@@ -440,6 +440,7 @@ export class HmiRuntime implements HmiRuntimeApi {
       plotHitRate: engine.assembler.hitRate,
       deviceRecoveries: m.deviceRecoveries,
       prefetchHidden: m.prefetchMs ? m.prefetchHiddenMs / m.prefetchMs : 0,
+      trainingGpuBytes: this.training.gpuBytes,
     };
   }
 

@@ -89,6 +89,11 @@ export class TrainableLora {
     private readonly hidden: number,
   ) {}
 
+  /** GPU bytes of the parameters, their gradients and the two AdamW moments. */
+  get gpuBytes(): number {
+    return this.params.size + this.grads.size + this.m.size + this.v.size;
+  }
+
   static async create(ctx: GpuContext, config: ModelConfig, shape: LoraShape, seed: number): Promise<TrainableLora> {
     const paths = targetModules(config, shape.targets, shape.fromLayer);
     if (paths.length === 0) throw new InvalidInputError('no module to train: the targets name no projection in the trained layers');

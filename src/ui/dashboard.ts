@@ -523,6 +523,7 @@ export class HmiDashboard extends HTMLElement {
       ['served', formatCount(m.requestsServed)],
       ['rejected', formatCount(m.requestsRejected)],
       ['device recoveries', formatCount(m.deviceRecoveries)],
+      ['training on GPU', m.trainingGpuBytes > 0 ? formatBytes(m.trainingGpuBytes) : 'none'],
       ['tenants on GPU', formatCount(m.tenantsResident)],
     ];
     this.memoryStats.replaceChildren(...stats.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));

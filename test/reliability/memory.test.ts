@@ -75,11 +75,18 @@ describe('no memory growth', () => {
     await rt.tenants.train({ id: 't1', data, epochs: 2, batchSize: 2 });
     await rt.tenants.train({ id: 't2', domain: 'walks', data, epochs: 2, batchSize: 2 });
     const controller = new AbortController();
+    let during: { held: number; reported: Promise<number> } | undefined;
     await expect(
       rt.tenants.train({ id: 't3', domain: 'walks', data, epochs: 3, batchSize: 2, signal: controller.signal }, (p) => {
-        if (p.step === 1) controller.abort();
+        if (p.step !== 1) return;
+        during = { held: tracker.liveBytes() - baseBytes, reported: rt!.metrics().then((m) => m.trainingGpuBytes) };
+        controller.abort();
       }),
     ).rejects.toThrow();
+    // metrics() counts every byte the job holds beyond the baseline, and nothing once it ends.
+    expect(during!.held).toBeGreaterThan(0);
+    expect(await during!.reported).toBe(during!.held);
+    expect((await rt.metrics()).trainingGpuBytes).toBe(0);
     // Registering t1 and t2 pages them into the pool only when they are asked for: none were.
     expect(tracker.live()).toBe(baseBuffers);
     expect(tracker.liveBytes()).toBe(baseBytes);

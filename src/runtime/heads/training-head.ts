@@ -84,6 +84,8 @@ function holdOut(n: number, fraction: number, seed: number): { train: number[]; 
  */
 export class TrainingHead {
   private tail: Promise<unknown> = Promise.resolve();
+  /** GPU bytes of the running job (jobs run one at a time); 0 between jobs. */
+  gpuBytes = 0;
 
   constructor(private readonly host: TrainingHost) {}
 
@@ -219,11 +221,13 @@ export class TrainingHead {
     try {
       const lora = await TrainableLora.create(engine.ctx, config, { rank: p.rank, alpha: p.alpha, targets: p.targets, fromLayer: p.from, ...(p.labels ? { numLabels: p.labels.length } : {}) }, p.hyper.seed);
       disposers.push(() => lora.destroy());
+      this.gpuBytes += lora.gpuBytes;
       const graph: FamilyGraph =
         config.family === 'bert'
           ? await BertTrainGraph.create(engine.ctx, config, engine.base, lora, p.from, rows, maxSeqs)
           : await GptTrainGraph.create(engine.ctx, config, engine.base, lora, p.from, rows, maxSeqs);
       disposers.push(() => graph.destroy());
+      this.gpuBytes += graph.bytes;
       const input = await this.inputFor(engine, p, rows, maxSeqs, disposers);
       const trainer = new Trainer({ ctx: engine.ctx, config, graph, lora, input, turn: () => host.turn(), check, now: host.now }, p.hyper);
       let last: TrainMetric | undefined;
@@ -269,6 +273,7 @@ export class TrainingHead {
       throw e;
     } finally {
       for (const d of disposers.reverse()) d();
+      this.gpuBytes = 0;
     }
   }
 
@@ -288,6 +293,7 @@ export class TrainingHead {
       let keptBytes = 0;
       const staging = await allocBuffer(engine.ctx, rows * H * 4, 'train-split-states');
       disposers.push(() => staging.destroy());
+      this.gpuBytes += staging.size;
       return async (slice) => {
         const seqs = sequences(slice.batch);
         const keys = seqs.map((ids) => ids.join(','));
@@ -317,6 +323,7 @@ export class TrainingHead {
     // Its own workspace: serving batches run between slices and must not overwrite the embeddings.
     const model = config.family === 'bert' ? await BertModel.create(engine.ctx, config, engine.base, opts) : await Gpt2Model.create(engine.ctx, config, engine.base, opts);
     disposers.push(() => model.dispose());
+    this.gpuBytes += model.workspaceBytes;
     return async (slice) => ({ source: await model.runLower(slice.batch, 0), release: () => undefined });
   }
 }
