@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { expect, test, type Locator, type Page } from '@playwright/test';
 import { FIXTURE_TENANTS, makeFixtureBundle, serveBundle, weightsHash } from './fixtures/bundle.js';
+import { mountFakeDashboard, NO_BUNDLE } from './fixtures/mount.js';
 
 // <hmi-dashboard> in Chromium. "demo" tests open the demo page on the real runtime and the
 // embedded model (public/models/, trained: its index.json lists the trained tenants); "fake
@@ -47,30 +48,9 @@ async function metricsEvents(page: Page): Promise<{ detail: Record<string, unkno
 
 /** Where the fake tests' model lives: a bundle is served there, or nothing (every file 404). */
 const BUNDLE = '/fixture-bundle/';
-const NO_BUNDLE = '/no-bundle/';
 
-async function mountWithFake(page: Page, attrs: string, model = `${NO_BUNDLE}hbert-mini/`): Promise<void> {
-  if (model.startsWith(NO_BUNDLE)) await serveBundle(page, NO_BUNDLE, new Map());
-  await page.goto('/e2e/fixtures/blank.html');
-  await recordMetrics(page);
-  await page.evaluate(
-    async ({ attrs, model }) => {
-      await import('/src/ui/dashboard.ts' as string);
-      const { createWorkerRuntime } = await import('/src/worker/client.ts' as string);
-      const rt = await createWorkerRuntime({
-        model,
-        createWorker: () => new Worker('/e2e/fixtures/fake-worker.ts', { type: 'module' }),
-        heartbeatMs: 100,
-        heartbeatTimeoutMs: 1000,
-      });
-      const host = document.createElement('div');
-      host.innerHTML = `<hmi-dashboard model="${model}" ${attrs}></hmi-dashboard>`;
-      const el = host.firstElementChild as HTMLElement & { runtime: unknown };
-      document.body.append(el);
-      el.runtime = rt;
-    },
-    { attrs, model },
-  );
+function mountWithFake(page: Page, attrs: string, model = `${NO_BUNDLE}hbert-mini/`): Promise<void> {
+  return mountFakeDashboard(page, model, attrs, () => recordMetrics(page));
 }
 
 test.describe('dashboard (fake runtime)', () => {

@@ -1,34 +1,13 @@
 import { expect, test, type Locator, type Page } from '@playwright/test';
-import { serveBundle } from './fixtures/bundle.js';
+import { mountFakeDashboard, NO_BUNDLE } from './fixtures/mount.js';
 
 // The dashboard's "Train a tenant" panel in Chromium, on a worker runtime hosting the test fake
 // (e2e/fixtures/fake-runtime.ts: its tenants.train reports a few steps with a falling loss and
 // a validation per epoch, then registers the tenant), so the real worker boundary carries the
 // training, its progress and its abort.
 
-const NO_BUNDLE = '/no-bundle/';
-
 async function mount(page: Page, model: string, tenants = 10): Promise<Locator> {
-  await serveBundle(page, NO_BUNDLE, new Map());
-  await page.goto('/e2e/fixtures/blank.html');
-  await page.evaluate(
-    async ({ model, tenants }) => {
-      await import('/src/ui/dashboard.ts' as string);
-      const { createWorkerRuntime } = await import('/src/worker/client.ts' as string);
-      const rt = await createWorkerRuntime({
-        model,
-        createWorker: () => new Worker('/e2e/fixtures/fake-worker.ts', { type: 'module' }),
-        heartbeatMs: 100,
-        heartbeatTimeoutMs: 1000,
-      });
-      const el = document.createElement('hmi-dashboard') as HTMLElement & { runtime: unknown };
-      el.setAttribute('model', model);
-      el.setAttribute('tenants', String(tenants));
-      document.body.append(el);
-      el.runtime = rt;
-    },
-    { model, tenants },
-  );
+  await mountFakeDashboard(page, model, `tenants="${tenants}"`);
   const el = page.locator('hmi-dashboard');
   await expect(el).toHaveAttribute('data-state', 'ready');
   return el;

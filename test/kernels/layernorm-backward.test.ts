@@ -6,6 +6,7 @@ import { run } from '../../src/gpu/dispatch.js';
 import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';
 import { ShapeError } from '../../src/errors.js';
 import { expectClose, randomFloats, testContext } from '../helpers/gpu.js';
+import { maxRelError, numericGradient } from '../helpers/gradients.js';
 
 interface Inputs {
   x: Float32Array;
@@ -38,29 +39,6 @@ async function onGpu(inp: Inputs, rows: number, cols: number, eps: number, extra
   return dx;
 }
 
-/** Central differences of f at x0, every coordinate. */
-function numericGradient(f: (x: Float64Array) => number, x0: ArrayLike<number>, h = 1e-5): Float64Array {
-  const x = Float64Array.from(x0);
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + h;
-    const up = f(x);
-    x[i] = v - h;
-    const down = f(x);
-    x[i] = v;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
-function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
-  return worst;
-}
 
 // 4 and 64: the workgroup sizes picked for CPU adapters and for GPUs.
 const SHAPES = [4, 64].flatMap((wg) => [1, 7, 33, 130].flatMap((rows) => [1, 5, 37, 129, 769].map((cols) => ({ wg, rows, cols }))));

@@ -8,6 +8,7 @@ import { allocBuffer, readF32, uploadBuffer } from '../../src/gpu/buffers.js';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { ShapeError } from '../../src/errors.js';
 import { expectClose, randomFloats, testContext } from '../helpers/gpu.js';
+import { maxRelError, numericGradient } from '../helpers/gradients.js';
 
 interface TnCase {
   M: number;
@@ -55,29 +56,6 @@ const CASES: TnCase[] = [
 const label = (c: TnCase): string =>
   `M=${c.M} N=${c.N} K=${c.K}${c.lda ? ` lda=${c.lda}` : ''}${c.ldb ? ` ldb=${c.ldb}` : ''}${c.alpha !== undefined ? ` alpha=${c.alpha}` : ''}${c.accumulate ? ' accumulate' : ''}`;
 
-/** Central differences of f at x0, every coordinate. */
-function numericGradient(f: (x: Float64Array) => number, x0: ArrayLike<number>, h = 1e-5): Float64Array {
-  const x = Float64Array.from(x0);
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    x[i] = v + h;
-    const up = f(x);
-    x[i] = v - h;
-    const down = f(x);
-    x[i] = v;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
-function maxRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(scale, 1e-12));
-  return worst;
-}
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let s = 0;
