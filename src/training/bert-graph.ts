@@ -16,7 +16,7 @@ import type { BertConfig } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
+import { Arena, checkSliceFits, encodeSelfAttention, encodeSelfAttentionBackward, layerSteps, sliceParts, stageSequences, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
 import { TrainingShapeError } from './errors.js';
 import type { TrainableLora } from './trainable-lora.js';
 
@@ -123,23 +123,18 @@ export class BertTrainGraph implements FamilyGraph {
 
   parts(slice: TrainSlice, input: HiddenSource, train: boolean): (() => void)[] {
     const b = slice.batch;
-    if (b.rows > this.maxRows || b.numSeqs > this.maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${this.maxRows} / ${this.maxSeqs}`);
+    checkSliceFits(b, this.maxRows, this.maxSeqs);
     const a = this.a;
     stageSequences(this.ctx, a, b);
     writeBuffer(this.ctx, a.get('clsRows'), Uint32Array.from(b.starts));
     writeBuffer(this.ctx, a.get('labels'), slice.targets);
+    const steps = layerSteps(
+      this.layers,
+      (L) => [(pass) => this.forwardAttention(pass, L, slice), (pass) => this.forwardFfn(pass, L, slice)],
+      (pass) => this.head(pass, slice, train),
+      train ? (L, first) => [(pass) => this.backwardFfn(pass, L, slice), (pass) => this.backwardAttention(pass, L, slice, first)] : undefined,
+    );
     // Only the [CLS] rows get an output gradient from the head: the rest of dA must be zero.
-    const n = this.layers.length;
-    const steps = [
-      ...this.layers.flatMap((L) => [(pass: GPUComputePassEncoder) => this.forwardAttention(pass, L, slice), (pass: GPUComputePassEncoder) => this.forwardFfn(pass, L, slice)]),
-      (pass: GPUComputePassEncoder) => this.head(pass, slice, train),
-      ...(train
-        ? this.layers.flatMap((_, k) => {
-            const L = this.layers[n - 1 - k];
-            return [(pass: GPUComputePassEncoder) => this.backwardFfn(pass, L, slice), (pass: GPUComputePassEncoder) => this.backwardAttention(pass, L, slice, k === n - 1)];
-          })
-        : []),
-    ];
     return sliceParts(this.ctx, a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, train ? [a.get('dA')] : [], steps);
   }
 

@@ -12,8 +12,7 @@ import type { Gpt2Config } from '../formats/model-config.js';
 import type { HiddenSource } from '../model/pass.js';
 import { projection } from '../model/project.js';
 import type { FamilyGraph, TrainSlice } from './graph.js';
-import { Arena, encodeSelfAttention, encodeSelfAttentionBackward, sliceParts, stageSequences, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
-import { TrainingShapeError } from './errors.js';
+import { Arena, checkSliceFits, encodeSelfAttention, encodeSelfAttentionBackward, layerSteps, sliceParts, stageSequences, TrainLinear, wholeWeight, type Norm, normOf, type SelfAttention } from './ops.js';
 import type { TrainableLora } from './trainable-lora.js';
 
 interface Block {
@@ -105,20 +104,15 @@ export class GptTrainGraph implements FamilyGraph {
 
   parts(slice: TrainSlice, input: HiddenSource, train: boolean): (() => void)[] {
     const b = slice.batch;
-    if (b.rows > this.maxRows || b.numSeqs > this.maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${this.maxRows} / ${this.maxSeqs}`);
+    checkSliceFits(b, this.maxRows, this.maxSeqs);
     stageSequences(this.ctx, this.a, b);
     writeBuffer(this.ctx, this.a.get('labels'), slice.targets);
-    const n = this.blocks.length;
-    const steps = [
-      ...this.blocks.flatMap((B) => [(pass: GPUComputePassEncoder) => this.forwardAttention(pass, B, slice), (pass: GPUComputePassEncoder) => this.forwardMlp(pass, B, slice)]),
-      (pass: GPUComputePassEncoder) => this.head(pass, slice, train),
-      ...(train
-        ? this.blocks.flatMap((_, k) => {
-            const B = this.blocks[n - 1 - k];
-            return [(pass: GPUComputePassEncoder) => this.backwardMlp(pass, B, slice), (pass: GPUComputePassEncoder) => this.backwardAttention(pass, B, slice, k === n - 1)];
-          })
-        : []),
-    ];
+    const steps = layerSteps(
+      this.blocks,
+      (B) => [(pass) => this.forwardAttention(pass, B, slice), (pass) => this.forwardMlp(pass, B, slice)],
+      (pass) => this.head(pass, slice, train),
+      train ? (B, first) => [(pass) => this.backwardMlp(pass, B, slice), (pass) => this.backwardAttention(pass, B, slice, first)] : undefined,
+    );
     return sliceParts(this.ctx, this.a.get(`x${this.from}`), b.rows * this.config.hiddenSize * 4, input, [], steps);
   }
 

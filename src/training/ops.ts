@@ -177,6 +177,24 @@ export function encodeSelfAttentionBackward(ctx: GpuContext, pass: GPUComputePas
   encodeAttentionBackward(ctx, pass, { qkv, dOut, dQkv: a.get('dqkv'), stats: a.get('stats'), seqs: a.get('seqs2'), numSeqs: b.numSeqs, rows: b.rows, numHeads: s.numHeads, causal: s.causal, ...qkvLayout(s) });
 }
 
+/** One submit's worth of a slice's dispatches. */
+export type Step = (pass: GPUComputePassEncoder) => void;
+
+/** Refuses a slice larger than the graph's activations were sized for. */
+export function checkSliceFits(b: PackedBatch, maxRows: number, maxSeqs: number): void {
+  if (b.rows > maxRows || b.numSeqs > maxSeqs) throw new TrainingShapeError(`a slice of ${b.rows} rows / ${b.numSeqs} sequences exceeds the graph's ${maxRows} / ${maxSeqs}`);
+}
+
+/**
+ * A slice's steps in order: each layer's forward parts from the bottom up, the loss, then (with
+ * `backward`) each layer's backward parts from the top down; `first` marks the lowest trained
+ * layer, whose input needs no gradient.
+ */
+export function layerSteps<L>(layers: readonly L[], forward: (layer: L) => readonly Step[], loss: Step, backward?: (layer: L, first: boolean) => readonly Step[]): Step[] {
+  const down = [...layers].reverse();
+  return [...layers.flatMap(forward), loss, ...(backward ? down.flatMap((layer, k) => backward(layer, k === down.length - 1)) : [])];
+}
+
 /**
  * A slice as a list of submits, run in order: the first copies the input state into `x0` (or
  * writes it with the input's own encoder), zeroes `clear` and runs `steps[0]`; each later one runs
@@ -184,7 +202,7 @@ export function encodeSelfAttentionBackward(ctx: GpuContext, pass: GPUComputePas
  * request arriving during a slice waits for one part (half a layer's work), not the whole slice. The dispatches
  * and their order are those of one submit: the results are the same bits.
  */
-export function sliceParts(ctx: GpuContext, x0: GPUBuffer, bytes: number, input: HiddenSource, clear: readonly GPUBuffer[], steps: readonly ((pass: GPUComputePassEncoder) => void)[]): (() => void)[] {
+export function sliceParts(ctx: GpuContext, x0: GPUBuffer, bytes: number, input: HiddenSource, clear: readonly GPUBuffer[], steps: readonly Step[]): (() => void)[] {
   return steps.map((step, i) => () => {
     const enc = ctx.device.createCommandEncoder();
     if (i === 0) {
